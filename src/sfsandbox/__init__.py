@@ -1,0 +1,6 @@
+"""sfsandbox: a local, offline stand-in for a Salesforce org and the systems around it."""
+
+from sfsandbox.sandbox import Sandbox
+
+__all__ = ["Sandbox"]
+__version__ = "0.1.0"

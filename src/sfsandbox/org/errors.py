@@ -1,0 +1,163 @@
+"""The org's API errors, each a class that carries its wire error code and HTTP status.
+
+Errors are raised where the fault is found and rendered in one place (the REST layer)
+as the platform's body: a JSON array of ``{"message", "errorCode", "fields"?}``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+NOT_EMULATED_PAGE = "chapters/not-emulated"
+
+
+class SalesforceError(Exception):
+    """An error the REST API answers with its array body."""
+
+    status: int = 400
+    error_code: str = "UNKNOWN_EXCEPTION"
+
+    def __init__(self, message: str, fields: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.fields = fields
+
+    def body(self) -> list[dict[str, Any]]:
+        item: dict[str, Any] = {"message": self.message, "errorCode": self.error_code}
+        if self.fields is not None:
+            item["fields"] = list(self.fields)
+        return [item]
+
+    def headers(self) -> dict[str, str]:
+        return {}
+
+
+class InvalidSessionId(SalesforceError):
+    status = 401
+    error_code = "INVALID_SESSION_ID"
+
+    def __init__(self, message: str = "Session expired or invalid") -> None:
+        super().__init__(message)
+
+    def headers(self) -> dict[str, str]:
+        return {"WWW-Authenticate": "Token"}
+
+
+class NotFound(SalesforceError):
+    status = 404
+    error_code = "NOT_FOUND"
+
+    def __init__(self, message: str = "The requested resource does not exist") -> None:
+        super().__init__(message)
+
+
+class MethodNotAllowed(SalesforceError):
+    status = 405
+    error_code = "METHOD_NOT_ALLOWED"
+
+    def __init__(self, method: str, allowed: list[str]) -> None:
+        super().__init__(
+            f"HTTP Method '{method}' not allowed. Allowed are {','.join(allowed)}"
+        )
+        self.allowed = allowed
+
+    def headers(self) -> dict[str, str]:
+        return {"Allow": ", ".join(self.allowed)}
+
+
+class UnsupportedMediaType(SalesforceError):
+    status = 415
+    error_code = "UNSUPPORTED_MEDIA_TYPE"
+
+    def __init__(self, media_type: str) -> None:
+        super().__init__(
+            f"MediaType of '{media_type}' is not supported by this resource"
+        )
+
+
+class JsonParserError(SalesforceError):
+    error_code = "JSON_PARSER_ERROR"
+
+
+class MalformedQuery(SalesforceError):
+    error_code = "MALFORMED_QUERY"
+
+
+class InvalidQueryFilterOperator(SalesforceError):
+    error_code = "INVALID_QUERY_FILTER_OPERATOR"
+
+
+class InvalidQueryLocator(SalesforceError):
+    error_code = "INVALID_QUERY_LOCATOR"
+
+    def __init__(self, message: str = "invalid query locator") -> None:
+        super().__init__(message)
+
+
+class InvalidField(SalesforceError):
+    error_code = "INVALID_FIELD"
+
+
+class InvalidType(SalesforceError):
+    error_code = "INVALID_TYPE"
+
+
+class MalformedId(SalesforceError):
+    error_code = "MALFORMED_ID"
+
+
+class RequiredFieldMissing(SalesforceError):
+    error_code = "REQUIRED_FIELD_MISSING"
+
+
+class InvalidFieldForInsertUpdate(SalesforceError):
+    error_code = "INVALID_FIELD_FOR_INSERT_UPDATE"
+
+
+class InvalidEmailAddress(SalesforceError):
+    error_code = "INVALID_EMAIL_ADDRESS"
+
+
+class InvalidCrossReferenceKey(SalesforceError):
+    error_code = "INVALID_CROSS_REFERENCE_KEY"
+
+
+class StringTooLong(SalesforceError):
+    error_code = "STRING_TOO_LONG"
+
+
+class InvalidOrNullForRestrictedPicklist(SalesforceError):
+    error_code = "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST"
+
+
+class EntityIsDeleted(SalesforceError):
+    error_code = "ENTITY_IS_DELETED"
+
+
+class NotEmulated(SalesforceError):
+    """A real platform feature that the sandbox does not emulate.
+
+    The message names the feature and points at the book's page that lists every gap,
+    so a learner never mistakes a gap for a bug in their own code.
+    """
+
+    error_code = "FUNCTIONALITY_NOT_ENABLED"
+
+    def __init__(self, feature: str) -> None:
+        super().__init__(
+            f"{feature} is not emulated by sfsandbox. See 'What the sandbox does not "
+            "emulate' in the course book for what is missing and why."
+        )
+
+
+class OAuthError(Exception):
+    """An OAuth 2.0 token-endpoint error: ``{"error", "error_description"}``."""
+
+    def __init__(self, error: str, description: str, status: int = 400) -> None:
+        super().__init__(f"{error}: {description}")
+        self.error = error
+        self.description = description
+        self.status = status
+
+    def body(self) -> dict[str, str]:
+        return {"error": self.error, "error_description": self.description}

@@ -1,0 +1,421 @@
+"""The org's records, in SQLite: one table per sObject type, one column per field.
+
+The store checks and converts values the way the platform's save does (types, lengths,
+required fields, lookups) before it writes, so a rejected request leaves nothing behind.
+Every write runs inside one transaction that commits or rolls back whole.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date, datetime
+from importlib import resources
+from typing import Any
+
+from sfsandbox.org import errors
+from sfsandbox.org.ids import IdFactory, is_valid_id, to_18
+from sfsandbox.org.schema import CREATE_DEFAULTS, Field, Schema, SObjectType
+from sfsandbox.runtime.clock import SimulatedClock, format_datetime
+
+SQL_TYPES = {
+    "currency": "REAL",
+    "double": "REAL",
+    "percent": "REAL",
+    "int": "INTEGER",
+    "boolean": "INTEGER",
+}
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+DATETIME_INPUT = re.compile(
+    r"^(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2}:\d{2})(\.\d{1,3})?(Z|[+-]\d{2}:?\d{2})?$"
+)
+CLOSED_STAGES = {"Closed Won": (True, True), "Closed Lost": (True, False)}
+SEED_ORDER = ("Account", "Contact", "Opportunity", "Lead")
+
+
+def quote(identifier: str) -> str:
+    """An SQL identifier, quoted (names come from the schema, never from a request)."""
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+class Store:
+    """Records of one org, behind one lock: the HTTP threads and the notebook share it."""
+
+    def __init__(self, schema: Schema, ids: IdFactory, clock: SimulatedClock) -> None:
+        self.schema = schema
+        self.ids = ids
+        self.clock = clock
+        self.lock = threading.RLock()
+        self.conn = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
+        for sobject in schema:
+            columns = ", ".join(
+                f"{quote(f.name)} {SQL_TYPES.get(f.type, 'TEXT')}" for f in sobject.fields
+            )
+            self.conn.execute(f"CREATE TABLE {quote(sobject.name)} ({columns})")
+            self.conn.execute(
+                f"CREATE UNIQUE INDEX {quote(sobject.name + '_Id')} "
+                f"ON {quote(sobject.name)} (Id)"
+            )
+        self.user_id = ""
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One all-or-nothing unit of work."""
+        with self.lock:
+            self.conn.execute("BEGIN")
+            try:
+                yield self.conn
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+            self.conn.execute("COMMIT")
+
+    # --- reading -------------------------------------------------------------------
+
+    def find(self, sobject: SObjectType, record_id: str, deleted: bool = False) -> dict | None:
+        """The stored row with ``record_id`` (15 or 18 characters), or None."""
+        if not is_valid_id(record_id):
+            return None
+        with self.lock:
+            cursor = self.conn.execute(
+                f"SELECT * FROM {quote(sobject.name)} WHERE Id = ?", (to_18(record_id),)
+            )
+            row = cursor.fetchone()
+            if row is None:
+                return None
+            names = [d[0] for d in cursor.description]
+        record = dict(zip(names, row, strict=True))
+        if record["IsDeleted"] and not deleted:
+            return None
+        return record
+
+    def to_json(self, sobject: SObjectType, row: dict[str, Any]) -> dict[str, Any]:
+        """A stored row as the REST API shows field values."""
+        return {f.name: from_storage(f, row.get(f.name)) for f in sobject.fields}
+
+    def count(self, sobject: SObjectType) -> int:
+        with self.lock:
+            (n,) = self.conn.execute(
+                f"SELECT COUNT(*) FROM {quote(sobject.name)} WHERE IsDeleted = 0"
+            ).fetchone()
+        return n
+
+    # --- writing -------------------------------------------------------------------
+
+    def insert(self, sobject: SObjectType, values: dict[str, Any]) -> str:
+        """Create a record from request values; returns its new ID."""
+        row = self.check_values(sobject, values, creating=True)
+        for f in sobject.fields:
+            if f.required_on_create and row.get(f.name) in (None, ""):
+                missing = [
+                    g.name
+                    for g in sobject.fields
+                    if g.required_on_create and row.get(g.name) in (None, "")
+                ]
+                raise errors.RequiredFieldMissing(
+                    f"Required fields are missing: [{', '.join(missing)}]", missing
+                )
+        return self.write_new(sobject, row)
+
+    def write_new(self, sobject: SObjectType, row: dict[str, Any]) -> str:
+        """Store a checked row, filling in what the platform maintains."""
+        prepared = self._prepare_new(sobject, row)
+        self._insert_rows(sobject, list(prepared), [list(prepared.values())])
+        return prepared["Id"]
+
+    def _prepare_new(self, sobject: SObjectType, row: dict[str, Any]) -> dict[str, Any]:
+        """A new row with its ID, audit fields and derived fields, in storage form."""
+        now = format_datetime(self.clock.now())
+        row = {**CREATE_DEFAULTS.get(sobject.name, {}), **row}
+        row.setdefault("CreatedDate", now)
+        row.setdefault("LastModifiedDate", row["CreatedDate"])
+        row.update(
+            Id=self.ids.new(sobject.key_prefix),
+            IsDeleted=False,
+            CreatedById=self.user_id,
+            LastModifiedById=self.user_id,
+            SystemModstamp=row["LastModifiedDate"],
+        )
+        if "OwnerId" in sobject.field_names:
+            row.setdefault("OwnerId", self.user_id)
+        derive(sobject, row)
+        return {k: to_storage(sobject.field(k), v) for k, v in row.items()}
+
+    def _insert_rows(
+        self, sobject: SObjectType, names: list[str], rows: list[list[Any]]
+    ) -> None:
+        with self.lock:
+            self.conn.executemany(
+                f"INSERT INTO {quote(sobject.name)} ({', '.join(map(quote, names))}) "
+                f"VALUES ({', '.join('?' * len(names))})",
+                rows,
+            )
+
+    def update(self, sobject: SObjectType, record_id: str, values: dict[str, Any]) -> None:
+        """Change fields of an existing record."""
+        current = self.find(sobject, record_id)
+        if current is None:
+            raise errors.NotFound()
+        changes = self.check_values(sobject, values, creating=False)
+        merged = {**current, **changes}
+        for name in changes:
+            f = sobject.field(name)
+            if f is not None and f.required_on_create and merged.get(name) in (None, ""):
+                raise errors.RequiredFieldMissing(
+                    f"Required fields are missing: [{f.name}]", [f.name]
+                )
+        now = format_datetime(self.clock.now())
+        changes.update(LastModifiedDate=now, SystemModstamp=now, LastModifiedById=self.user_id)
+        derive(sobject, merged | changes, changes)
+        stored = {k: to_storage(sobject.field(k), v) for k, v in changes.items()}
+        assignments = ", ".join(f"{quote(k)} = ?" for k in stored)
+        with self.lock:
+            self.conn.execute(
+                f"UPDATE {quote(sobject.name)} SET {assignments} WHERE Id = ?",
+                [*stored.values(), current["Id"]],
+            )
+
+    def delete(self, sobject: SObjectType, record_id: str) -> None:
+        """Move a record to the recycle bin (``IsDeleted = true``)."""
+        current = self.find(sobject, record_id, deleted=True)
+        if current is None:
+            raise errors.NotFound()
+        if current["IsDeleted"]:
+            raise errors.EntityIsDeleted("entity is deleted")
+        now = format_datetime(self.clock.now())
+        with self.lock:
+            self.conn.execute(
+                f"UPDATE {quote(sobject.name)} SET IsDeleted = 1, SystemModstamp = ?, "
+                "LastModifiedDate = ? WHERE Id = ?",
+                (now, now, current["Id"]),
+            )
+
+    # --- checking ------------------------------------------------------------------
+
+    def check_values(
+        self, sobject: SObjectType, values: dict[str, Any], creating: bool
+    ) -> dict[str, Any]:
+        """Request values checked and converted, keyed by canonical field names.
+
+        The order of checks follows the platform's: unknown fields, then fields the
+        caller may not set, then each value's type, length and lookups.
+        """
+        resolved: dict[str, tuple[Field, Any]] = {}
+        for key, value in values.items():
+            if key == "attributes":
+                continue
+            f = sobject.field(key)
+            if f is None:
+                raise errors.InvalidField(
+                    f"No such column '{key}' on sobject of type {sobject.name}"
+                )
+            resolved[f.name] = (f, value)
+        if "Id" in resolved:
+            raise errors.InvalidField(
+                "The Id field should not be specified in the sobject data."
+            )
+        locked = [
+            name
+            for name, (f, _) in resolved.items()
+            if not (f.createable if creating else f.updateable)
+        ]
+        if locked:
+            raise errors.InvalidFieldForInsertUpdate(
+                f"Unable to create/update fields: {', '.join(locked)}. Please check the "
+                "security settings of this field and verify that it is read/write for "
+                "your profile or permission set.",
+                locked,
+            )
+        return {name: self.check_value(f, value) for name, (f, value) in resolved.items()}
+
+    def check_value(self, f: Field, value: Any) -> Any:
+        """One value converted to the field's type, or the platform's error."""
+        if value is None or (value == "" and f.is_text):
+            return None
+        if f.type == "boolean":
+            if isinstance(value, bool):
+                return value
+            raise _cannot_deserialize("boolean", value)
+        if f.type == "int":
+            if isinstance(value, bool):
+                raise _cannot_deserialize("int", value)
+            if isinstance(value, int) or (isinstance(value, float) and value.is_integer()):
+                return int(value)
+            if isinstance(value, str) and re.fullmatch(r"[+-]?\d+", value.strip()):
+                return int(value)
+            raise _cannot_deserialize("int", value)
+        if f.is_number:
+            if isinstance(value, bool):
+                raise _cannot_deserialize("double", value)
+            if isinstance(value, int | float):
+                return float(value)
+            try:
+                return float(str(value).strip())
+            except ValueError:
+                raise _cannot_deserialize("double", value) from None
+        if f.type == "date":
+            return _parse_date(value)
+        if f.type == "datetime":
+            return _parse_datetime(value)
+        if isinstance(value, dict | list):
+            raise _cannot_deserialize("String", value)
+        text = value if isinstance(value, str) else _json_scalar(value)
+        if f.length and len(text) > f.length:
+            raise errors.StringTooLong(
+                f"{f.label}: data value too large: {text} (max length={f.length})",
+                [f.name],
+            )
+        if f.type == "email" and not EMAIL.match(text):
+            raise errors.InvalidEmailAddress(
+                f"{f.label}: invalid email address: {text}", [f.name]
+            )
+        if f.type == "reference":
+            return self._check_reference(f, text)
+        return text
+
+    def _check_reference(self, f: Field, value: str) -> str:
+        target = self.schema.get(f.reference_to[0])
+        if not is_valid_id(value) or target is None or value[:3] != target.key_prefix:
+            raise errors.MalformedId(
+                f"{f.label}: id value of incorrect type: {value}", [f.name]
+            )
+        if self.find(target, value) is None:
+            raise errors.InvalidCrossReferenceKey(
+                f"{f.label}: invalid cross reference id", [f.name]
+            )
+        return to_18(value)
+
+    # --- seed data -----------------------------------------------------------------
+
+    def load_seed(self) -> dict[str, int]:
+        """Load the committed seed files; IDs come from this org's own ID factory."""
+        refs: dict[str, str] = {}
+        loaded: dict[str, int] = {}
+        folder = resources.files("sfsandbox") / "seed"
+        with self.transaction():
+            for name in SEED_ORDER:
+                sobject = self.schema.get(name)
+                assert sobject is not None
+                with (folder / f"{name}.csv").open(encoding="utf-8", newline="") as handle:
+                    reader = csv.reader(handle)
+                    header = next(reader)
+                    rows = list(reader)
+                # "Ref" names a row; "AccountRef" points at the Account row so named.
+                lookups = {i: key[:-3] + "Id" for i, key in enumerate(header) if key.endswith("Ref")}
+                values = {i: sobject.field(key) for i, key in enumerate(header) if i not in lookups}
+                prepared = []
+                for raw in rows:
+                    row: dict[str, Any] = {
+                        name: refs[raw[i]] for i, name in lookups.items() if name != "Id"
+                    }
+                    for i, f in values.items():
+                        if raw[i] != "":
+                            row[f.name] = _from_csv(f, raw[i])
+                    prepared.append(self._prepare_new(sobject, row))
+                    refs[raw[header.index("Ref")]] = prepared[-1]["Id"]
+                names = list(dict.fromkeys(k for row in prepared for k in row))
+                self._insert_rows(
+                    sobject, names, [[row.get(n) for n in names] for row in prepared]
+                )
+                loaded[name] = len(rows)
+        return loaded
+
+
+def derive(sobject: SObjectType, row: dict[str, Any], into: dict[str, Any] | None = None) -> None:
+    """Fill in the fields the platform computes from others (names, stage flags)."""
+    target = row if into is None else into
+    if sobject.name in {"Contact", "Lead", "User"}:
+        name = " ".join(p for p in (row.get("FirstName"), row.get("LastName")) if p)
+        target["Name"] = name or None
+    if sobject.name == "Opportunity" and "StageName" in (into if into is not None else row):
+        closed, won = CLOSED_STAGES.get(row.get("StageName") or "", (False, False))
+        target["IsClosed"], target["IsWon"] = closed, won
+
+
+def to_storage(f: Field | None, value: Any) -> Any:
+    if f is not None and f.type == "boolean" and value is not None:
+        return 1 if value else 0
+    return value
+
+
+def from_storage(f: Field, value: Any) -> Any:
+    """A stored value as JSON shows it: booleans true/false, numbers as numbers."""
+    if value is None:
+        return None
+    if f.type == "boolean":
+        return bool(value)
+    if f.type == "int":
+        return int(value)
+    if f.is_number:
+        return float(value)
+    return value
+
+
+def _from_csv(f: Field, text: str) -> Any:
+    if f.type == "boolean":
+        return text.lower() == "true"
+    if f.type == "int":
+        return int(text)
+    if f.is_number:
+        return float(text)
+    return text
+
+
+def _json_scalar(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _cannot_deserialize(type_name: str, value: Any) -> errors.JsonParserError:
+    token = "VALUE_STRING" if isinstance(value, str) else _token_kind(value)
+    shown = value if isinstance(value, str) else _json_scalar(value)
+    return errors.JsonParserError(
+        f"Cannot deserialize instance of {type_name} from {token} value {shown} "
+        "or request may be missing a required field"
+    )
+
+
+def _token_kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "VALUE_TRUE" if value else "VALUE_FALSE"
+    if isinstance(value, int):
+        return "VALUE_NUMBER_INT"
+    if isinstance(value, float):
+        return "VALUE_NUMBER_FLOAT"
+    if isinstance(value, dict):
+        return "START_OBJECT"
+    return "START_ARRAY"
+
+
+def _parse_date(value: Any) -> str:
+    if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        try:
+            return date.fromisoformat(value).isoformat()
+        except ValueError:
+            pass
+    raise _cannot_deserialize("date", value)
+
+
+def _parse_datetime(value: Any) -> str:
+    if isinstance(value, str):
+        match = DATETIME_INPUT.match(value)
+        if match:
+            day, clock, fraction, zone = match.groups()
+            zone = zone or "Z"
+            zone = "+00:00" if zone == "Z" else zone
+            if ":" not in zone:
+                zone = zone[:3] + ":" + zone[3:]
+            try:
+                moment = datetime.fromisoformat(f"{day}T{clock}{fraction or ''}{zone}")
+            except ValueError:
+                raise _cannot_deserialize("datetime", value) from None
+            return format_datetime(moment)
+    raise _cannot_deserialize("datetime", value)
+

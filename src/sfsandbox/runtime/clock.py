@@ -1,0 +1,46 @@
+"""Simulated time, shared by every system of one sandbox.
+
+The clock stands still until something advances it, so what a lab sees is the same on
+every run: retention, retries and nightly jobs happen when the lab says time has passed.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+
+DEFAULT_START = datetime(2026, 1, 12, 9, 0, 0, tzinfo=UTC)
+
+
+class SimulatedClock:
+    """A thread-safe clock that moves only when advanced."""
+
+    def __init__(self, start: datetime = DEFAULT_START) -> None:
+        if start.tzinfo is None:
+            raise ValueError("The clock's start must be timezone-aware (UTC).")
+        self._now = start.astimezone(UTC)
+        self._lock = threading.Lock()
+
+    def now(self) -> datetime:
+        """The current simulated time, in UTC."""
+        with self._lock:
+            return self._now
+
+    def advance(self, delta: timedelta | None = None, **units: float) -> datetime:
+        """Move time forward by ``delta`` or by keyword units (``hours=24``)."""
+        step = (delta or timedelta()) + timedelta(**units)
+        if step < timedelta():
+            raise ValueError("Simulated time only moves forward.")
+        with self._lock:
+            self._now += step
+            return self._now
+
+    def timestamp_ms(self) -> int:
+        """Milliseconds since the epoch, as OAuth's ``issued_at`` reports it."""
+        return int(self.now().timestamp() * 1000)
+
+
+def format_datetime(value: datetime) -> str:
+    """A datetime in the REST API's form: ``2026-01-12T09:00:00.000+0000``."""
+    value = value.astimezone(UTC)
+    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}+0000"

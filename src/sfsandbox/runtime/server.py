@@ -1,0 +1,96 @@
+"""Serve an ASGI app over HTTPS with uvicorn in a background thread of this process."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+log = logging.getLogger(__name__)
+
+
+class SandboxStartError(RuntimeError):
+    """The sandbox could not start; the message says why and what to try."""
+
+
+class BackgroundServer:
+    """One uvicorn server on 127.0.0.1 and a port the OS chose, in a daemon thread."""
+
+    def __init__(self, app: Any, cert_file: Path, key_file: Path, name: str) -> None:
+        self.app = app
+        self.name = name
+        self._config = uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=0,
+            ssl_certfile=str(cert_file),
+            ssl_keyfile=str(key_file),
+            log_config=None,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            loop="asyncio",
+            http="h11",
+            ws="none",
+            timeout_graceful_shutdown=1,
+        )
+        self._server = uvicorn.Server(self._config)
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+        self.port = 0
+
+    def start(self, timeout: float = 10.0) -> int:
+        """Listen, and return the port once the server answers connections."""
+        try:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.bind(("127.0.0.1", 0))
+        except OSError as error:
+            raise SandboxStartError(
+                f"{self.name}: could not open a port on 127.0.0.1 ({error}). Is loopback "
+                "networking available in this environment?"
+            ) from error
+        self.port = sock.getsockname()[1]
+        self._thread = threading.Thread(
+            target=self._run, args=(sock,), name=f"sfsandbox-{self.name}", daemon=True
+        )
+        self._thread.start()
+
+        deadline = time.monotonic() + timeout
+        while not self._server.started:
+            if self._error is not None or not self._thread.is_alive():
+                raise SandboxStartError(
+                    f"{self.name}: the server stopped while starting: {self._error!r}"
+                ) from self._error
+            if time.monotonic() > deadline:
+                self.stop()
+                raise SandboxStartError(
+                    f"{self.name}: the server did not start within {timeout:.0f} s."
+                )
+            time.sleep(0.002)
+        return self.port
+
+    def _run(self, sock: socket.socket) -> None:
+        try:
+            self._config.load()
+            asyncio.run(self._server.serve(sockets=[sock]))
+        except BaseException as error:  # reported to start() and to the log
+            self._error = error
+            log.exception("%s server failed", self.name)
+        finally:
+            sock.close()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop serving and free the port."""
+        # Idle keep-alive connections from clients the learner still holds would make a
+        # graceful shutdown wait for them; the sandbox has nothing left to finish.
+        self._server.should_exit = True
+        self._server.force_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None

@@ -1,0 +1,90 @@
+"""The sandbox: a Salesforce org (and, in later chapters, the systems around it) running
+on loopback inside this Python process."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+from types import TracebackType
+
+from sfsandbox.org.org import Org
+from sfsandbox.runtime.clock import SimulatedClock
+from sfsandbox.runtime.server import BackgroundServer, SandboxStartError
+from sfsandbox.runtime.tls import SandboxCA
+
+__all__ = ["Sandbox", "SandboxStartError"]
+
+
+class Sandbox:
+    """Every system of one sandbox, started together and stopped together.
+
+    >>> sandbox = Sandbox.start(seed=0)      # doctest: +SKIP
+    >>> sandbox.org.instance_url             # doctest: +SKIP
+    'https://127.0.0.1:50123'
+    """
+
+    def __init__(self, seed: int = 0) -> None:
+        self.seed = seed
+        self.clock = SimulatedClock()
+        self.org = Org(seed, self.clock)
+        self._folder = Path(tempfile.mkdtemp(prefix="sfsandbox-"))
+        self._servers: list[BackgroundServer] = []
+        self.running = False
+
+    @classmethod
+    def start(cls, seed: int = 0) -> Sandbox:
+        """Start a sandbox; it is ready to answer when this returns."""
+        sandbox = cls(seed)
+        try:
+            sandbox._start()
+        except BaseException:
+            sandbox.stop()
+            raise
+        return sandbox
+
+    def _start(self) -> None:
+        try:
+            self._ca = SandboxCA(self._folder)
+        except OSError as error:
+            raise SandboxStartError(
+                f"Could not write the sandbox's certificates to {self._folder}: {error}"
+            ) from error
+        server = BackgroundServer(
+            self.org.app, self._ca.cert_file, self._ca.key_file, name="org"
+        )
+        self._servers.append(server)
+        port = server.start()
+        self.org.bind(f"https://127.0.0.1:{port}", self.ca_file, self._ca.client_context())
+        self.running = True
+
+    @property
+    def ca_file(self) -> str:
+        """The PEM file of the CA that signed every sandbox server's certificate."""
+        return str(self._ca.ca_file)
+
+    def stop(self) -> None:
+        """Stop every server, free the ports and remove the keys."""
+        for server in self._servers:
+            server.stop()
+        self._servers.clear()
+        self.org.close()
+        shutil.rmtree(self._folder, ignore_errors=True)
+        self.running = False
+
+    def __enter__(self) -> Sandbox:
+        if not self.running:
+            self._start()
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        state = self.org.instance_url if self.running else "stopped"
+        return f"<Sandbox seed={self.seed} {state}>"
