@@ -1,10 +1,10 @@
-"""Make the sandbox's seed data: CSV files of Accounts, Contacts, Opportunities and Leads.
+"""Make the sandbox's seed data: CSV files of Accounts, Contacts, Opportunities, Leads.
 
-The output is committed (src/sfsandbox/seed/), so a sandbox starts by reading small files
-rather than by generating data. Run it again and it writes the same bytes: the data comes
-from a fixed seed and a pinned Faker. Record IDs are not in the files; the sandbox gives
-each record an ID from its own seed when it loads them, and rows refer to each other by a
-``Ref`` column.
+The output is committed (src/sfsandbox/seed/), so a sandbox starts by reading small
+files rather than by generating data. Run it again and it writes the same bytes: the
+data comes from a fixed seed and a pinned Faker. Record IDs are not in the files; the
+sandbox gives each record an ID from its own seed when it loads them, and rows refer to
+each other by a ``Ref`` column.
 
     python data/make_seed.py            # rewrite the files
     python data/make_seed.py --check    # exit 1 if the files differ from what it makes
@@ -35,7 +35,13 @@ INDUSTRIES = [
     "Finance", "Healthcare", "Hospitality", "Insurance", "Manufacturing",
     "Media", "Retail", "Technology", "Transportation", "Utilities",
 ]  # fmt: skip
-ACCOUNT_TYPES = ["Prospect", "Customer - Direct", "Customer - Channel", "Partner", "Other"]
+ACCOUNT_TYPES = [
+    "Prospect",
+    "Customer - Direct",
+    "Customer - Channel",
+    "Partner",
+    "Other",
+]
 LEAD_SOURCES = ["Web", "Phone Inquiry", "Partner Referral", "Purchased List", "Other"]
 STAGES = {
     "Prospecting": 10, "Qualification": 10, "Needs Analysis": 20,
@@ -43,7 +49,11 @@ STAGES = {
     "Proposal/Price Quote": 75, "Negotiation/Review": 90, "Closed Won": 100,
     "Closed Lost": 0,
 }  # fmt: skip
-LEAD_STATUSES = ["Open - Not Contacted", "Working - Contacted", "Closed - Not Converted"]
+LEAD_STATUSES = [
+    "Open - Not Contacted",
+    "Working - Contacted",
+    "Closed - Not Converted",
+]
 TITLES = [
     "CEO", "CFO", "CIO", "VP Sales", "VP Operations", "Director of IT",
     "Procurement Manager", "Sales Manager", "Operations Analyst", "Buyer",
@@ -142,7 +152,8 @@ def make_rows() -> dict[str, list[dict[str, object]]]:
                 "LastName": last,
                 "Company": company,
                 "Title": rng.choice(TITLES),
-                "Email": f"{first.lower()}.{last.lower()}{n}@{fake.free_email_domain()}",
+                "Email": f"{first.lower()}.{last.lower()}{n}@"
+                f"{fake.free_email_domain()}",
                 "Phone": fake.numerify("(###) 555-####"),
                 "Status": rng.choice(LEAD_STATUSES),
                 "LeadSource": rng.choice(LEAD_SOURCES),

@@ -1,4 +1,6 @@
-"""``python -m sfsandbox serve``: the sandbox as a standalone process, for curl or Postman."""
+"""``python -m sfsandbox serve``: the sandbox as a standalone process, for curl
+or Postman.
+"""
 
 from __future__ import annotations
 

@@ -55,7 +55,9 @@ class Sandbox:
         )
         self._servers.append(server)
         port = server.start()
-        self.org.bind(f"https://127.0.0.1:{port}", self.ca_file, self._ca.client_context())
+        self.org.bind(
+            f"https://127.0.0.1:{port}", self.ca_file, self._ca.client_context()
+        )
         self.running = True
 
     @property

@@ -70,13 +70,16 @@ class Auth:
 
     def token(self, form: bytes, authorization: str | None, instance_url: str) -> dict:
         """Answer ``POST /services/oauth2/token`` for a form-encoded body."""
-        params = {k: v[-1] for k, v in parse_qs(form.decode("utf-8", "replace")).items()}
+        params = {
+            k: v[-1] for k, v in parse_qs(form.decode("utf-8", "replace")).items()
+        }
         grant = params.get("grant_type", "")
         if grant in KNOWN_GRANTS:
             raise OAuthError(
                 "unsupported_grant_type",
                 f"{KNOWN_GRANTS[grant]} is not emulated by sfsandbox; use "
-                "grant_type=client_credentials (see 'What the sandbox does not emulate')",
+                "grant_type=client_credentials (see 'What the sandbox does not "
+                "emulate')",
             )
         if grant != CLIENT_CREDENTIALS:
             raise OAuthError("unsupported_grant_type", "grant type not supported")
@@ -87,7 +90,9 @@ class Auth:
                 decoded = base64.b64decode(authorization[6:]).decode("utf-8")
                 client_id, _, secret = decoded.partition(":")
             except ValueError:
-                raise OAuthError("invalid_client", "invalid client credentials") from None
+                raise OAuthError(
+                    "invalid_client", "invalid client credentials"
+                ) from None
         app = self.apps.get(client_id or "")
         if app is None:
             raise OAuthError("invalid_client_id", "client identifier invalid")

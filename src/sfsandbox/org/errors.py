@@ -130,8 +130,16 @@ class InvalidOrNullForRestrictedPicklist(SalesforceError):
     error_code = "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST"
 
 
+class NumberOutsideValidRange(SalesforceError):
+    error_code = "NUMBER_OUTSIDE_VALID_RANGE"
+
+
 class EntityIsDeleted(SalesforceError):
+    status = 404
     error_code = "ENTITY_IS_DELETED"
+
+    def __init__(self) -> None:
+        super().__init__("entity is deleted", [])
 
 
 class NotEmulated(SalesforceError):

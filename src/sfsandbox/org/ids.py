@@ -1,8 +1,8 @@
-"""Salesforce record IDs: 15 case-sensitive characters plus a 3-character case-safe suffix.
+"""Salesforce record IDs: 15 case-sensitive characters and a case-safe suffix of 3.
 
 An ID is the object's key prefix (3), a pod identifier (2), and a base-62 serial (10).
-The suffix encodes, for each 5-character chunk of the 15, which characters are upper case,
-so the 18-character form survives case-insensitive systems such as spreadsheets.
+The suffix encodes, for each 5-character chunk of the 15, which characters are upper
+case, so the 18-character form survives case-insensitive systems such as spreadsheets.
 """
 
 from __future__ import annotations
@@ -53,9 +53,9 @@ def _base62(number: int, width: int) -> str:
 class IdFactory:
     """Makes IDs from a seeded sequence: the same seed gives the same IDs in order.
 
-    Each key prefix has its own counter, as on the platform, where IDs of one object grow
-    over time. The pod characters and the counters' starting points come from the seed,
-    so two sandboxes with different seeds do not share IDs.
+    Each key prefix has its own counter, as on the platform, where IDs of one object
+    grow over time. The pod characters and the counters' starting points come from the
+    seed, so two sandboxes with different seeds do not share IDs.
     """
 
     def __init__(self, seed: int) -> None:

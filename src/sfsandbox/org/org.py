@@ -89,8 +89,8 @@ class Org:
     def http(self) -> httpx.Client:
         """An httpx client for the org: base URL set, the sandbox CA trusted.
 
-        It ignores proxy and CA-bundle environment variables (``trust_env=False``), so it
-        works the same on a laptop whose ``SSL_CERT_FILE`` names another bundle.
+        It ignores proxy and CA-bundle environment variables (``trust_env=False``), so
+        it works the same on a laptop whose ``SSL_CERT_FILE`` names another bundle.
         """
         return httpx.Client(
             base_url=self.instance_url, verify=self._ssl_context, trust_env=False

@@ -1,7 +1,8 @@
-"""The org's metadata: sObject types and their fields, as the describe calls report them.
+"""The org's metadata: sObject types and their fields, as the describe calls report
+them.
 
-One place defines every object the sandbox knows; the store makes its tables from it, SOQL
-resolves names against it, and the describe endpoints render it.
+One place defines every object the sandbox knows; the store makes its tables from it,
+SOQL resolves names against it, and the describe endpoints render it.
 """
 
 from __future__ import annotations
@@ -27,7 +28,16 @@ SOAP_TYPES = {
     "date": "xsd:date",
     "datetime": "xsd:dateTime",
 }
-TEXT_TYPES = {"id", "reference", "string", "textarea", "picklist", "email", "phone", "url"}
+TEXT_TYPES = {
+    "id",
+    "reference",
+    "string",
+    "textarea",
+    "picklist",
+    "email",
+    "phone",
+    "url",
+}
 NUMBER_TYPES = {"currency", "double", "percent", "int"}
 
 
@@ -129,7 +139,7 @@ class SObjectType:
         return self._by_lower.get(name.lower())
 
     def relationship(self, name: str) -> Field | None:
-        """The lookup field whose relationship name is ``name`` (``Account`` on Contact)."""
+        """The lookup whose relationship name is ``name`` (``Account`` on Contact)."""
         lower = name.lower()
         for f in self.fields:
             if f.relationship_name and f.relationship_name.lower() == lower:
@@ -197,7 +207,9 @@ def _system_fields(owner: bool = True) -> list[Field]:
     fields = [
         Field("Id", "Record ID", "id", length=18, defaulted_on_create=True, **audit),
         Field("IsDeleted", "Deleted", "boolean", defaulted_on_create=True, **audit),
-        Field("CreatedDate", "Created Date", "datetime", defaulted_on_create=True, **audit),
+        Field(
+            "CreatedDate", "Created Date", "datetime", defaulted_on_create=True, **audit
+        ),
         Field(
             "CreatedById",
             "Created By ID",
@@ -225,7 +237,13 @@ def _system_fields(owner: bool = True) -> list[Field]:
             defaulted_on_create=True,
             **audit,
         ),
-        Field("SystemModstamp", "System Modstamp", "datetime", defaulted_on_create=True, **audit),
+        Field(
+            "SystemModstamp",
+            "System Modstamp",
+            "datetime",
+            defaulted_on_create=True,
+            **audit,
+        ),
     ]
     if owner:
         fields.insert(
@@ -266,7 +284,13 @@ INDUSTRIES = (
     "Finance", "Healthcare", "Hospitality", "Insurance", "Manufacturing",
     "Media", "Retail", "Technology", "Transportation", "Utilities",
 )  # fmt: skip
-ACCOUNT_TYPES = ("Prospect", "Customer - Direct", "Customer - Channel", "Partner", "Other")
+ACCOUNT_TYPES = (
+    "Prospect",
+    "Customer - Direct",
+    "Customer - Channel",
+    "Partner",
+    "Other",
+)
 RATINGS = ("Hot", "Warm", "Cold")
 LEAD_SOURCES = ("Web", "Phone Inquiry", "Partner Referral", "Purchased List", "Other")
 STAGES = (
@@ -291,7 +315,7 @@ def _address(prefix: str, label: str) -> list[Field]:
 
 
 def standard_objects() -> tuple[SObjectType, ...]:
-    """The objects every sandbox org has, in the order the global describe lists them."""
+    """The objects every sandbox org has, in the global describe's order."""
     account = SObjectType(
         "Account",
         "Account",
@@ -301,9 +325,27 @@ def standard_objects() -> tuple[SObjectType, ...]:
             *_system_fields(),
             _text("Name", "Account Name", nillable=False, name_field=True),
             _text("AccountNumber", "Account Number", 40),
-            Field("Type", "Account Type", "picklist", length=255, picklist_values=ACCOUNT_TYPES),
-            Field("Industry", "Industry", "picklist", length=255, picklist_values=INDUSTRIES),
-            Field("Rating", "Account Rating", "picklist", length=255, picklist_values=RATINGS),
+            Field(
+                "Type",
+                "Account Type",
+                "picklist",
+                length=255,
+                picklist_values=ACCOUNT_TYPES,
+            ),
+            Field(
+                "Industry",
+                "Industry",
+                "picklist",
+                length=255,
+                picklist_values=INDUSTRIES,
+            ),
+            Field(
+                "Rating",
+                "Account Rating",
+                "picklist",
+                length=255,
+                picklist_values=RATINGS,
+            ),
             Field("AnnualRevenue", "Annual Revenue", "currency", precision=18),
             Field("NumberOfEmployees", "Employees", "int"),
             Field("Phone", "Account Phone", "phone", length=40),
@@ -322,11 +364,24 @@ def standard_objects() -> tuple[SObjectType, ...]:
             _lookup("AccountId", "Account ID", "Account", "Account"),
             _text("FirstName", "First Name", 40),
             _text("LastName", "Last Name", 80, nillable=False),
-            _text("Name", "Full Name", 121, createable=False, updateable=False, name_field=True),
+            _text(
+                "Name",
+                "Full Name",
+                121,
+                createable=False,
+                updateable=False,
+                name_field=True,
+            ),
             _text("Title", "Title", 128),
             Field("Email", "Email", "email", length=80),
             Field("Phone", "Business Phone", "phone", length=40),
-            Field("LeadSource", "Lead Source", "picklist", length=255, picklist_values=LEAD_SOURCES),
+            Field(
+                "LeadSource",
+                "Lead Source",
+                "picklist",
+                length=255,
+                picklist_values=LEAD_SOURCES,
+            ),
             *_address("Mailing", "Mailing"),
         ),
     )
@@ -339,7 +394,14 @@ def standard_objects() -> tuple[SObjectType, ...]:
             *_system_fields(),
             _lookup("AccountId", "Account ID", "Account", "Account"),
             _text("Name", "Name", 120, nillable=False, name_field=True),
-            Field("StageName", "Stage", "picklist", length=255, nillable=False, picklist_values=STAGES),
+            Field(
+                "StageName",
+                "Stage",
+                "picklist",
+                length=255,
+                nillable=False,
+                picklist_values=STAGES,
+            ),
             Field("CloseDate", "Close Date", "date", nillable=False),
             Field("Amount", "Amount", "currency", precision=18, scale=2),
             Field("Probability", "Probability (%)", "percent", precision=3),
@@ -361,7 +423,13 @@ def standard_objects() -> tuple[SObjectType, ...]:
                 updateable=False,
                 defaulted_on_create=True,
             ),
-            Field("LeadSource", "Lead Source", "picklist", length=255, picklist_values=LEAD_SOURCES),
+            Field(
+                "LeadSource",
+                "Lead Source",
+                "picklist",
+                length=255,
+                picklist_values=LEAD_SOURCES,
+            ),
             Field("Description", "Description", "textarea", length=32000),
         ),
     )
@@ -374,7 +442,14 @@ def standard_objects() -> tuple[SObjectType, ...]:
             *_system_fields(),
             _text("FirstName", "First Name", 40),
             _text("LastName", "Last Name", 80, nillable=False),
-            _text("Name", "Full Name", 121, createable=False, updateable=False, name_field=True),
+            _text(
+                "Name",
+                "Full Name",
+                121,
+                createable=False,
+                updateable=False,
+                name_field=True,
+            ),
             _text("Company", "Company", 255, nillable=False),
             _text("Title", "Title", 128),
             Field("Email", "Email", "email", length=80),
@@ -388,8 +463,20 @@ def standard_objects() -> tuple[SObjectType, ...]:
                 defaulted_on_create=True,
                 picklist_values=LEAD_STATUSES,
             ),
-            Field("LeadSource", "Lead Source", "picklist", length=255, picklist_values=LEAD_SOURCES),
-            Field("Industry", "Industry", "picklist", length=255, picklist_values=INDUSTRIES),
+            Field(
+                "LeadSource",
+                "Lead Source",
+                "picklist",
+                length=255,
+                picklist_values=LEAD_SOURCES,
+            ),
+            Field(
+                "Industry",
+                "Industry",
+                "picklist",
+                length=255,
+                picklist_values=INDUSTRIES,
+            ),
             Field("Rating", "Rating", "picklist", length=255, picklist_values=RATINGS),
             Field(
                 "IsConverted",
@@ -413,9 +500,22 @@ def standard_objects() -> tuple[SObjectType, ...]:
             _text("Username", "Username", 80, nillable=False, unique=True),
             _text("FirstName", "First Name", 40),
             _text("LastName", "Last Name", 80, nillable=False),
-            _text("Name", "Full Name", 121, createable=False, updateable=False, name_field=True),
+            _text(
+                "Name",
+                "Full Name",
+                121,
+                createable=False,
+                updateable=False,
+                name_field=True,
+            ),
             Field("Email", "Email", "email", length=128, nillable=False),
-            Field("IsActive", "Active", "boolean", nillable=False, defaulted_on_create=True),
+            Field(
+                "IsActive",
+                "Active",
+                "boolean",
+                nillable=False,
+                defaulted_on_create=True,
+            ),
         ),
     )
     return (account, contact, lead, opportunity, user)

@@ -43,17 +43,20 @@ def quote(identifier: str) -> str:
 
 
 class Store:
-    """Records of one org, behind one lock: the HTTP threads and the notebook share it."""
+    """Records of one org, behind one lock that HTTP threads and the notebook share."""
 
     def __init__(self, schema: Schema, ids: IdFactory, clock: SimulatedClock) -> None:
         self.schema = schema
         self.ids = ids
         self.clock = clock
         self.lock = threading.RLock()
-        self.conn = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
+        self.conn = sqlite3.connect(
+            ":memory:", check_same_thread=False, isolation_level=None
+        )
         for sobject in schema:
             columns = ", ".join(
-                f"{quote(f.name)} {SQL_TYPES.get(f.type, 'TEXT')}" for f in sobject.fields
+                f"{quote(f.name)} {SQL_TYPES.get(f.type, 'TEXT')}"
+                for f in sobject.fields
             )
             self.conn.execute(f"CREATE TABLE {quote(sobject.name)} ({columns})")
             self.conn.execute(
@@ -76,7 +79,9 @@ class Store:
 
     # --- reading -------------------------------------------------------------------
 
-    def find(self, sobject: SObjectType, record_id: str, deleted: bool = False) -> dict | None:
+    def find(
+        self, sobject: SObjectType, record_id: str, deleted: bool = False
+    ) -> dict | None:
         """The stored row with ``record_id`` (15 or 18 characters), or None."""
         if not is_valid_id(record_id):
             return None
@@ -155,7 +160,9 @@ class Store:
                 rows,
             )
 
-    def update(self, sobject: SObjectType, record_id: str, values: dict[str, Any]) -> None:
+    def update(
+        self, sobject: SObjectType, record_id: str, values: dict[str, Any]
+    ) -> None:
         """Change fields of an existing record."""
         current = self.find(sobject, record_id)
         if current is None:
@@ -164,12 +171,18 @@ class Store:
         merged = {**current, **changes}
         for name in changes:
             f = sobject.field(name)
-            if f is not None and f.required_on_create and merged.get(name) in (None, ""):
+            if (
+                f is not None
+                and f.required_on_create
+                and merged.get(name) in (None, "")
+            ):
                 raise errors.RequiredFieldMissing(
                     f"Required fields are missing: [{f.name}]", [f.name]
                 )
         now = format_datetime(self.clock.now())
-        changes.update(LastModifiedDate=now, SystemModstamp=now, LastModifiedById=self.user_id)
+        changes.update(
+            LastModifiedDate=now, SystemModstamp=now, LastModifiedById=self.user_id
+        )
         derive(sobject, merged | changes, changes)
         stored = {k: to_storage(sobject.field(k), v) for k, v in changes.items()}
         assignments = ", ".join(f"{quote(k)} = ?" for k in stored)
@@ -185,7 +198,7 @@ class Store:
         if current is None:
             raise errors.NotFound()
         if current["IsDeleted"]:
-            raise errors.EntityIsDeleted("entity is deleted")
+            raise errors.EntityIsDeleted()
         now = format_datetime(self.clock.now())
         with self.lock:
             self.conn.execute(
@@ -225,12 +238,14 @@ class Store:
         ]
         if locked:
             raise errors.InvalidFieldForInsertUpdate(
-                f"Unable to create/update fields: {', '.join(locked)}. Please check the "
-                "security settings of this field and verify that it is read/write for "
-                "your profile or permission set.",
+                f"Unable to create/update fields: {', '.join(locked)}. Please check "
+                "the security settings of this field and verify that it is read/write "
+                "for your profile or permission set.",
                 locked,
             )
-        return {name: self.check_value(f, value) for name, (f, value) in resolved.items()}
+        return {
+            name: self.check_value(f, value) for name, (f, value) in resolved.items()
+        }
 
     def check_value(self, f: Field, value: Any) -> Any:
         """One value converted to the field's type, or the platform's error."""
@@ -243,7 +258,9 @@ class Store:
         if f.type == "int":
             if isinstance(value, bool):
                 raise _cannot_deserialize("int", value)
-            if isinstance(value, int) or (isinstance(value, float) and value.is_integer()):
+            if isinstance(value, int) or (
+                isinstance(value, float) and value.is_integer()
+            ):
                 return int(value)
             if isinstance(value, str) and re.fullmatch(r"[+-]?\d+", value.strip()):
                 return int(value)
@@ -300,17 +317,29 @@ class Store:
             for name in SEED_ORDER:
                 sobject = self.schema.get(name)
                 assert sobject is not None
-                with (folder / f"{name}.csv").open(encoding="utf-8", newline="") as handle:
+                with (folder / f"{name}.csv").open(
+                    encoding="utf-8", newline=""
+                ) as handle:
                     reader = csv.reader(handle)
                     header = next(reader)
                     rows = list(reader)
                 # "Ref" names a row; "AccountRef" points at the Account row so named.
-                lookups = {i: key[:-3] + "Id" for i, key in enumerate(header) if key.endswith("Ref")}
-                values = {i: sobject.field(key) for i, key in enumerate(header) if i not in lookups}
+                lookups = {
+                    i: key[:-3] + "Id"
+                    for i, key in enumerate(header)
+                    if key.endswith("Ref")
+                }
+                values = {
+                    i: sobject.field(key)
+                    for i, key in enumerate(header)
+                    if i not in lookups
+                }
                 prepared = []
                 for raw in rows:
                     row: dict[str, Any] = {
-                        name: refs[raw[i]] for i, name in lookups.items() if name != "Id"
+                        name: refs[raw[i]]
+                        for i, name in lookups.items()
+                        if name != "Id"
                     }
                     for i, f in values.items():
                         if raw[i] != "":
@@ -325,13 +354,17 @@ class Store:
         return loaded
 
 
-def derive(sobject: SObjectType, row: dict[str, Any], into: dict[str, Any] | None = None) -> None:
+def derive(
+    sobject: SObjectType, row: dict[str, Any], into: dict[str, Any] | None = None
+) -> None:
     """Fill in the fields the platform computes from others (names, stage flags)."""
     target = row if into is None else into
     if sobject.name in {"Contact", "Lead", "User"}:
         name = " ".join(p for p in (row.get("FirstName"), row.get("LastName")) if p)
         target["Name"] = name or None
-    if sobject.name == "Opportunity" and "StageName" in (into if into is not None else row):
+    if sobject.name == "Opportunity" and "StageName" in (
+        into if into is not None else row
+    ):
         closed, won = CLOSED_STAGES.get(row.get("StageName") or "", (False, False))
         target["IsClosed"], target["IsWon"] = closed, won
 
@@ -418,4 +451,3 @@ def _parse_datetime(value: Any) -> str:
                 raise _cannot_deserialize("datetime", value) from None
             return format_datetime(moment)
     raise _cannot_deserialize("datetime", value)
-

@@ -43,4 +43,6 @@ class SimulatedClock:
 def format_datetime(value: datetime) -> str:
     """A datetime in the REST API's form: ``2026-01-12T09:00:00.000+0000``."""
     value = value.astimezone(UTC)
-    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}+0000"
+    return (
+        value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}+0000"
+    )

@@ -52,8 +52,8 @@ class BackgroundServer:
             sock.bind(("127.0.0.1", 0))
         except OSError as error:
             raise SandboxStartError(
-                f"{self.name}: could not open a port on 127.0.0.1 ({error}). Is loopback "
-                "networking available in this environment?"
+                f"{self.name}: could not open a port on 127.0.0.1 ({error}). Is "
+                "loopback networking available in this environment?"
             ) from error
         self.port = sock.getsockname()[1]
         self._thread = threading.Thread(

@@ -17,7 +17,9 @@ class SandboxCA:
     """The sandbox's own CA, with one certificate for every loopback name."""
 
     def __init__(self, folder: Path) -> None:
-        self._ca = trustme.CA(organization_name="sfsandbox", organization_unit_name="CA")
+        self._ca = trustme.CA(
+            organization_name="sfsandbox", organization_unit_name="CA"
+        )
         server = self._ca.issue_cert(*SERVER_NAMES)
         self.ca_file = folder / "sfsandbox-ca.pem"
         self.cert_file = folder / "server.pem"

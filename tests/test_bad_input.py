@@ -1,0 +1,232 @@
+"""Bad input gets the platform's error, in its shape and status, and changes nothing.
+
+Each row: what is sent, the status and error code expected, and (optionally) a piece of
+the message. After every request the whole store must be byte-for-byte as before.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ssl
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+
+from sfsandbox import Sandbox
+
+API = "/services/data/v62.0"
+JSON = {"Content-Type": "application/json"}
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+TOKEN_URL = "/services/oauth2/token"
+ACCOUNTS = f"{API}/sobjects/Account/"
+ACCOUNT = f"{API}/sobjects/Account/{{account_id}}"
+NO_TOKEN = object()
+
+
+@dataclass
+class Case:
+    name: str
+    method: str
+    path: str
+    status: int
+    code: str
+    body: bytes | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    params: dict[str, str] = field(default_factory=dict)
+    token: Any = None  # None: a valid token; NO_TOKEN: no header; str: that header
+    message: str = ""
+    fields: list[str] | None = None
+
+
+def soql(name: str, q: str, status: int, code: str, message: str = "") -> Case:
+    return Case(
+        name, "GET", f"{API}/query", status, code, params={"q": q}, message=message
+    )
+
+
+CASES = [
+    # Authentication
+    Case("no token", "GET", f"{API}/sobjects/", 401, "INVALID_SESSION_ID",
+         token=NO_TOKEN, message="Session expired or invalid"),
+    Case("forged token", "GET", f"{API}/sobjects/", 401, "INVALID_SESSION_ID",
+         token="Bearer 00Dxx!forged"),
+    Case("basic instead of bearer", "GET", f"{API}/query", 401, "INVALID_SESSION_ID",
+         token="Basic dXNlcjpwYXNz", params={"q": "SELECT Id FROM Account"}),
+    Case("create without token", "POST", ACCOUNTS, 401,
+         "INVALID_SESSION_ID", body=b'{"Name": "X"}', headers=JSON, token=NO_TOKEN),
+    # OAuth token endpoint
+    Case("unknown client", "POST", TOKEN_URL, 400, "invalid_client_id",
+         body=b"grant_type=client_credentials&client_id=nope&client_secret=x",
+         headers=FORM, token=NO_TOKEN),
+    Case("wrong secret", "POST", TOKEN_URL, 400, "invalid_client",
+         body=b"grant_type=client_credentials&client_id={client_id}&client_secret=x",
+         headers=FORM, token=NO_TOKEN),
+    Case("no grant type", "POST", TOKEN_URL, 400, "unsupported_grant_type",
+         body=b"client_id=x", token=NO_TOKEN,
+         headers=FORM),
+    Case("password grant not emulated", "POST", TOKEN_URL, 400,
+         "unsupported_grant_type", body=b"grant_type=password&username=a&password=b",
+         headers=FORM, token=NO_TOKEN,
+         message="not emulated"),
+    Case("GET on token endpoint", "GET", TOKEN_URL, 405,
+         "METHOD_NOT_ALLOWED", token=NO_TOKEN),
+    # Malformed bodies and content types
+    Case("malformed JSON", "POST", ACCOUNTS, 400, "JSON_PARSER_ERROR",
+         body=b'{"Name": "Acme",}', headers=JSON, message="Unexpected character"),
+    Case("truncated JSON", "POST", ACCOUNTS, 400, "JSON_PARSER_ERROR",
+         body=b'{"Name": "Acme"', headers=JSON, message="end-of-input"),
+    Case("empty body", "POST", ACCOUNTS, 400, "JSON_PARSER_ERROR",
+         body=b"", headers=JSON, message="no entity body"),
+    Case("array body", "POST", ACCOUNTS, 400, "JSON_PARSER_ERROR",
+         body=b'[{"Name": "Acme"}]', headers=JSON, message="START_ARRAY"),
+    Case("not UTF-8", "POST", ACCOUNTS, 400, "JSON_PARSER_ERROR",
+         body=b'{"Name": "\xff\xfe"}', headers=JSON),
+    Case("text/plain body", "POST", ACCOUNTS, 415,
+         "UNSUPPORTED_MEDIA_TYPE", body=b'{"Name": "Acme"}',
+         headers={"Content-Type": "text/plain"},
+         message="MediaType of 'text/plain' is not supported by this resource"),
+    Case("form body", "POST", ACCOUNTS, 415, "UNSUPPORTED_MEDIA_TYPE",
+         body=b"Name=Acme", headers=FORM),
+    Case("XML body not emulated", "POST", ACCOUNTS, 400,
+         "FUNCTIONALITY_NOT_ENABLED", body=b"<Account><Name>A</Name></Account>",
+         headers={"Content-Type": "application/xml"}, message="not emulated"),
+    # Unknown objects, fields and resources
+    Case("unknown sObject", "GET", f"{API}/sobjects/Acount/describe", 404, "NOT_FOUND"),
+    Case("create unknown sObject", "POST", f"{API}/sobjects/Widget__c/", 404,
+         "NOT_FOUND", body=b'{"Name": "A"}', headers=JSON),
+    Case("unknown field on create", "POST", ACCOUNTS, 400,
+         "INVALID_FIELD", body=b'{"Name": "A", "Colour__c": "red"}', headers=JSON,
+         message="No such column 'Colour__c' on sobject of type Account"),
+    Case("unknown field on update", "PATCH", ACCOUNT, 400,
+         "INVALID_FIELD", body=b'{"Nmae": "A"}', headers=JSON),
+    Case("unknown field in ?fields", "GET", ACCOUNT, 400,
+         "INVALID_FIELD", params={"fields": "Name,Revenue"}),
+    Case("unknown resource", "GET", f"{API}/nothing-here", 404, "NOT_FOUND"),
+    Case("unknown API version", "GET", "/services/data/v12.0/sobjects/", 404,
+         "NOT_FOUND"),
+    Case("record that does not exist", "GET", ACCOUNTS + "001000000000000AAA", 404,
+         "NOT_FOUND"),
+    Case("ID of another object", "GET", f"{API}/sobjects/Account/{{contact_id}}", 404,
+         "NOT_FOUND"),
+    Case("not an ID", "GET", f"{API}/sobjects/Account/xyz", 404, "NOT_FOUND",
+         message="Provided external ID field does not exist or is not accessible: xyz"),
+    Case("PUT on a record", "PUT", ACCOUNT, 405,
+         "METHOD_NOT_ALLOWED", body=b"{}", headers=JSON),
+    # Values the save rejects
+    Case("required field missing", "POST", f"{API}/sobjects/Contact/", 400,
+         "REQUIRED_FIELD_MISSING", body=b'{"FirstName": "Ada"}', headers=JSON,
+         message="Required fields are missing: [LastName]", fields=["LastName"]),
+    Case("required field blanked", "PATCH", ACCOUNT, 400,
+         "REQUIRED_FIELD_MISSING", body=b'{"Name": null}', headers=JSON),
+    Case("Id in the body", "POST", ACCOUNTS, 400, "INVALID_FIELD",
+         body=b'{"Id": "001000000000000AAA", "Name": "A"}', headers=JSON,
+         message="The Id field should not be specified in the sobject data."),
+    Case("read-only field", "POST", ACCOUNTS, 400,
+         "INVALID_FIELD_FOR_INSERT_UPDATE",
+         body=b'{"Name": "A", "CreatedDate": "2020-01-01T00:00:00Z"}',
+         headers=JSON, fields=["CreatedDate"]),
+    Case("number as text", "POST", ACCOUNTS, 400, "JSON_PARSER_ERROR",
+         body=b'{"Name": "A", "AnnualRevenue": "lots"}', headers=JSON,
+         message="Cannot deserialize instance of double from VALUE_STRING value lots"),
+    Case("bad boolean", "PATCH", f"{API}/sobjects/User/{{user_id}}", 400,
+         "JSON_PARSER_ERROR", body=b'{"IsActive": "yes"}', headers=JSON),
+    Case("bad date", "POST", f"{API}/sobjects/Opportunity/", 400, "JSON_PARSER_ERROR",
+         body=b'{"Name": "O", "StageName": "Prospecting", "CloseDate": "2026-02-30"}',
+         headers=JSON),
+    Case("string too long", "POST", ACCOUNTS, 400, "STRING_TOO_LONG",
+         body=b'{"Name": "' + b"x" * 256 + b'"}', headers=JSON, fields=["Name"]),
+    Case("bad email", "POST", f"{API}/sobjects/Contact/", 400, "INVALID_EMAIL_ADDRESS",
+         body=b'{"LastName": "B", "Email": "not-an-email"}', headers=JSON),
+    Case("lookup of the wrong type", "POST", f"{API}/sobjects/Contact/", 400,
+         "MALFORMED_ID", body=b'{"LastName": "B", "AccountId": "{contact_id}"}',
+         headers=JSON, fields=["AccountId"]),
+    Case("lookup to nothing", "POST", f"{API}/sobjects/Contact/", 400,
+         "INVALID_CROSS_REFERENCE_KEY",
+         body=b'{"LastName": "B", "AccountId": "001000000000000AAA"}', headers=JSON),
+    Case("delete twice", "DELETE", f"{API}/sobjects/Account/{{deleted_id}}", 404,
+         "ENTITY_IS_DELETED"),
+    # SOQL
+    soql("missing q", "", 400, "MALFORMED_QUERY", "A query string has to be specified"),
+    soql("syntax error", "SELECT Id FRM Account", 400, "MALFORMED_QUERY",
+         "unexpected token: 'FRM'"),
+    soql("unknown object in SOQL", "SELECT Id FROM Acount", 400, "INVALID_TYPE",
+         "sObject type 'Acount' is not supported"),
+    soql("unknown field in SOQL", "SELECT Id, Nme FROM Account", 400, "INVALID_FIELD",
+         "No such column 'Nme' on entity 'Account'"),
+    soql("unterminated string", "SELECT Id FROM Account WHERE Name = 'Acme", 400,
+         "MALFORMED_QUERY"),
+    soql("only garbage", "%%%", 400, "MALFORMED_QUERY"),
+    Case("bad query locator", "GET", f"{API}/query/01gNOPE-2000", 400,
+         "INVALID_QUERY_LOCATOR"),
+]  # fmt: skip
+
+
+def fingerprint(sandbox: Sandbox) -> str:
+    """A digest of every stored row: equal digests mean nothing changed."""
+    store = sandbox.org.store
+    with store.lock:
+        dump = "\n".join(store.conn.iterdump())
+    return hashlib.sha256(dump.encode()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def ids(sandbox: Sandbox, api: httpx.Client) -> dict[str, str]:
+    def first(object_name: str) -> str:
+        q = f"SELECT Id FROM {object_name} LIMIT 1"
+        return api.get(f"{API}/query", params={"q": q}).json()["records"][0]["Id"]
+
+    doomed = api.post(ACCOUNTS, json={"Name": "Doomed"}).json()["id"]
+    assert api.delete(f"{API}/sobjects/Account/{doomed}").status_code == 204
+    return {
+        "account_id": first("Account"),
+        "contact_id": first("Contact"),
+        "user_id": sandbox.org.user_id,
+        "deleted_id": doomed,
+        "client_id": sandbox.org.client_id,
+    }
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_bad_input(
+    case: Case, sandbox: Sandbox, token: str, ids: dict[str, str]
+) -> None:
+    headers = dict(case.headers)
+    if case.token is None:
+        headers["Authorization"] = f"Bearer {token}"
+    elif case.token is not NO_TOKEN:
+        headers["Authorization"] = case.token
+    body = case.body
+    if body is not None:
+        for key, value in ids.items():
+            body = body.replace(b"{" + key.encode() + b"}", value.encode())
+    path = case.path.format(**ids)
+
+    before = fingerprint(sandbox)
+    with httpx.Client(
+        verify=ssl.create_default_context(cafile=sandbox.ca_file), trust_env=False
+    ) as client:
+        response = client.request(
+            case.method,
+            sandbox.org.instance_url + path,
+            content=body,
+            headers=headers,
+            params=case.params,
+        )
+    assert fingerprint(sandbox) == before, "a rejected request changed stored data"
+
+    assert response.status_code == case.status, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    answer = response.json()
+    if case.code.islower():  # OAuth errors: {"error", "error_description"}
+        assert answer["error"] == case.code
+        assert case.message in answer["error_description"]
+        return
+    assert isinstance(answer, list) and len(answer) == 1, answer
+    assert answer[0]["errorCode"] == case.code
+    assert case.message in answer[0]["message"]
+    if case.fields is not None:
+        assert answer[0]["fields"] == case.fields
+    if case.status == 401:
+        assert response.headers["www-authenticate"] == "Token"
