@@ -134,6 +134,10 @@ class NumberOutsideValidRange(SalesforceError):
     error_code = "NUMBER_OUTSIDE_VALID_RANGE"
 
 
+class QueryTooComplicated(SalesforceError):
+    error_code = "QUERY_TOO_COMPLICATED"
+
+
 class EntityIsDeleted(SalesforceError):
     status = 404
     error_code = "ENTITY_IS_DELETED"
