@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 NOTEBOOKS := $(shell git ls-files '*.ipynb' 2>/dev/null)
 
-.PHONY: book test lab serve execute lock bench lint clean
+.PHONY: book test lab serve execute lock bench lint clean clean-html
 
 $(STAMP): binder/requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -52,8 +52,13 @@ bench: $(STAMP)
 	$(BIN)/python -m bench
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench data tools
-	$(BIN)/ruff format --check src tests bench data tools
+	$(BIN)/ruff check src tests bench data tools _ext
+	$(BIN)/ruff format --check src tests bench data tools _ext
+
+## Drop the built HTML but keep the notebook cache (Sphinx does not notice changed
+## files under _static/ alone).
+clean-html:
+	rm -rf _build/html
 
 clean:
 	rm -rf _build

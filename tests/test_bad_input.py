@@ -114,6 +114,18 @@ CASES = [
          message="Provided external ID field does not exist or is not accessible: xyz"),
     Case("PUT on a record", "PUT", ACCOUNT, 405,
          "METHOD_NOT_ALLOWED", body=b"{}", headers=JSON),
+    # Real resources the sandbox does not serve: named, not a bare 404
+    Case("SOSL search", "GET", f"{API}/search", 400, "FUNCTIONALITY_NOT_ENABLED",
+         params={"q": "FIND {Acme}"}, message="SOSL search"),
+    Case("Tooling API", "GET", f"{API}/tooling/sobjects", 400,
+         "FUNCTIONALITY_NOT_ENABLED", message="Tooling API"),
+    Case("layouts", "GET", f"{API}/sobjects/Account/describe/layouts", 400,
+         "FUNCTIONALITY_NOT_ENABLED", message="describe/layouts"),
+    Case("identity URL", "GET", "/id/00D000000000000AAA/005000000000000AAA", 400,
+         "FUNCTIONALITY_NOT_ENABLED", message="identity URL"),
+    Case("OAuth revoke", "POST", "/services/oauth2/revoke", 400,
+         "FUNCTIONALITY_NOT_ENABLED", body=b"token=x", headers=FORM, token=NO_TOKEN,
+         message="/services/oauth2/revoke"),
     # Values the save rejects
     Case("required field missing", "POST", f"{API}/sobjects/Contact/", 400,
          "REQUIRED_FIELD_MISSING", body=b'{"FirstName": "Ada"}', headers=JSON,

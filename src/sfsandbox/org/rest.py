@@ -32,6 +32,31 @@ MIN_BATCH = 200
 OPEN_QUERY_LOCATORS = 100
 VERSION_PATH = re.compile(r"^v(\d+\.\d)$")
 
+# Real resources the sandbox does not serve (yet): they answer FUNCTIONALITY_NOT_ENABLED
+# naming the resource, so a learner can tell a gap from a typo (which gets NOT_FOUND).
+# Each is listed on the book's page "What the sandbox does not emulate".
+UNEMULATED_DATA_RESOURCES = {
+    "search": "SOSL search (the search resource)",
+    "parameterizedSearch": "SOSL search (the parameterizedSearch resource)",
+    "tooling": "The Tooling API",
+    "composite": "Composite resources (/composite)",
+    "limits": "The limits resource (/limits)",
+    "jobs": "Bulk API 2.0 (/jobs)",
+    "recent": "The recently viewed items resource (/recent)",
+    "ui-api": "The User Interface API (/ui-api)",
+    "actions": "Invocable actions (/actions)",
+    "analytics": "The Reports and Dashboards API (/analytics)",
+    "connect": "Connect REST API (/connect)",
+    "chatter": "Connect REST API (/chatter)",
+    "process": "Processes and approvals (/process)",
+}
+UNEMULATED_SERVICES = {
+    "Soap": "The SOAP API (/services/Soap)",
+    "apexrest": "Apex REST services (/services/apexrest)",
+    "async": "Bulk API 1.0 (/services/async)",
+    "oauth2": "The OAuth 2.0 endpoint {path}",
+}
+
 
 def api_versions() -> list[dict[str, str]]:
     """``GET /services/data/``: every version this org serves, oldest first."""
@@ -125,6 +150,10 @@ class OrgApp:
         if parts == ["services", "data"]:
             _allow(method, ["GET", "HEAD"])
             return SalesforceJSONResponse(api_versions())
+        if parts[:1] == ["id"]:
+            raise errors.NotEmulated("The identity URL (/id/<org>/<user>)")
+        if parts[:1] == ["services"] and parts[1:2] and parts[1] in UNEMULATED_SERVICES:
+            raise errors.NotEmulated(UNEMULATED_SERVICES[parts[1]].format(path=path))
         if parts[:2] != ["services", "data"]:
             raise errors.NotFound()
 
@@ -143,6 +172,8 @@ class OrgApp:
         if rest[0] in {"query", "queryAll"}:
             _allow(method, ["GET", "HEAD"])
             return self.query(request, version, rest)
+        if rest[0] in UNEMULATED_DATA_RESOURCES:
+            raise errors.NotEmulated(UNEMULATED_DATA_RESOURCES[rest[0]])
         raise errors.NotFound()
 
     def resources(self, version: str) -> dict[str, str]:
@@ -189,6 +220,17 @@ class OrgApp:
         if len(rest) == 2 and rest[1] == "describe":
             _allow(method, ["GET", "HEAD"])
             return SalesforceJSONResponse(sobject.describe(version))
+        if len(rest) >= 3 and rest[1] == "describe":
+            raise errors.NotEmulated(
+                f"The describe/{rest[2]} resource (layouts and record types)"
+            )
+        if len(rest) >= 2 and rest[1] in {
+            "updated",
+            "deleted",
+            "listviews",
+            "quickActions",
+        }:
+            raise errors.NotEmulated(f"The sObject {rest[1]} resource")
 
         if len(rest) == 2:
             return self.record(request, body, version, sobject, rest[1])

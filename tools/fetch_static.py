@@ -1,0 +1,185 @@
+"""Bring the site's JavaScript into _static/vendor/ so the built book works offline.
+
+Training rooms often block CDNs, and myst-nb loads require.js and the Jupyter widgets
+embedder from CDNs by default. This script downloads the exact versions pinned below
+from the npm registry, checks each tarball against the integrity hash pinned here (the
+`dist.integrity` npm publishes for that version), and unpacks only the files the site
+needs. `_config.yml` points myst-nb at the copies (`nb_ipywidgets_js`).
+
+It downloads nothing when the files are already there and match the manifest it wrote
+last time, so `make book` stays fast and works offline after the first run.
+
+Usage: python tools/fetch_static.py [--check]
+  --check  only verify; exit 1 if anything is missing or altered (no network).
+
+The registry defaults to https://registry.npmjs.org/; set NPM_CONFIG_REGISTRY (npm's own
+variable) to use a mirror.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import fnmatch
+import hashlib
+import io
+import json
+import os
+import shutil
+import sys
+import tarfile
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VENDOR = ROOT / "_static" / "vendor"
+MANIFEST = VENDOR / ".manifest.json"  # a dotfile: Sphinx does not publish it
+DEFAULT_REGISTRY = "https://registry.npmjs.org/"
+
+
+@dataclass(frozen=True)
+class NpmAsset:
+    """One npm package version and the files of it that the site serves."""
+
+    name: str
+    version: str
+    integrity: str  # npm's Subresource Integrity string for the tarball (sha512)
+    folder: str  # destination under _static/vendor/
+    members: tuple[str, ...]  # glob patterns, relative to the tarball's package/ dir
+
+    def tarball_url(self, registry: str) -> str:
+        basename = self.name.rsplit("/", 1)[-1]
+        return f"{registry.rstrip('/')}/{self.name}/-/{basename}-{self.version}.tgz"
+
+
+ASSETS = (
+    # AMD loader that the widgets embedder needs (myst-nb's default is 2.3.4 on a CDN).
+    NpmAsset(
+        name="requirejs",
+        version="2.3.8",
+        integrity="sha512-7/cTSLOdYkNBNJcDMWf+luFvMriVm7eYxp4BcFCsAX0wF421Vyce5SXP17c+"
+        "Jd5otXKGNehIonFlyQXSowL6Mw==",
+        folder="requirejs",
+        members=("require.js",),
+    ),
+    # The widgets embedder for ipywidgets 8.1.9: html-manager 1.0.15 bundles
+    # @jupyter-widgets/base 6.0.12 and controls 5.0.13, the same versions as the
+    # jupyterlab_widgets 3.0.17 that ipywidgets 8.1.9 installs. The font files are
+    # Font Awesome, which the widget CSS loads from beside embed-amd.js.
+    NpmAsset(
+        name="@jupyter-widgets/html-manager",
+        version="1.0.15",
+        integrity="sha512-5thBIV6ymNgmPVOHvzx+gGy8ZSKmSazhtGw4/c4xJDVzRhG9PTeQsRjF3FUTop"
+        "vFi//SABeNz1yp47bCrJ3CQA==",
+        folder="html-manager",
+        members=(
+            "dist/embed-amd.js",
+            "dist/embed.js.LICENSE.txt",
+            "dist/*.woff2",
+            "dist/*.woff",
+            "dist/*.ttf",
+            "dist/*.eot",
+            "dist/*.svg",
+        ),
+    ),
+)
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def verify_integrity(data: bytes, integrity: str) -> None:
+    """Raise if data does not match an SRI string such as 'sha512-<base64>'."""
+    algorithm, _, expected = integrity.partition("-")
+    digest = base64.b64encode(hashlib.new(algorithm, data).digest()).decode()
+    if digest != expected:
+        raise SystemExit(
+            f"fetch_static: integrity mismatch: expected {integrity}, "
+            f"got {algorithm}-{digest}. Not unpacking."
+        )
+
+
+def installed(asset: NpmAsset, manifest: dict) -> bool:
+    """True when the files recorded for this exact version are present and unaltered."""
+    entry = manifest.get(asset.folder)
+    if not entry or entry.get("package") != f"{asset.name}@{asset.version}":
+        return False
+    if entry.get("integrity") != asset.integrity or not entry.get("files"):
+        return False
+    folder = VENDOR / asset.folder
+    return all(
+        (folder / name).is_file() and sha256(folder / name) == digest
+        for name, digest in entry["files"].items()
+    )
+
+
+def download(url: str) -> bytes:
+    request = urllib.request.Request(url, headers={"User-Agent": "fetch_static.py"})
+    with urllib.request.urlopen(request, timeout=120) as response:
+        return response.read()
+
+
+def unpack(asset: NpmAsset, tarball: bytes) -> dict[str, str]:
+    """Extract the wanted files flat into the asset's folder; map name to sha256."""
+    folder = VENDOR / asset.folder
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+
+    files: dict[str, str] = {}
+    unmatched = set(asset.members)
+    with tarfile.open(fileobj=io.BytesIO(tarball), mode="r:gz") as archive:
+        for member in archive.getmembers():
+            relative = member.name.split("/", 1)[-1]  # drop the "package/" prefix
+            patterns = {p for p in asset.members if fnmatch.fnmatchcase(relative, p)}
+            if not member.isfile() or not patterns:
+                continue
+            unmatched -= patterns
+            name = Path(relative).name
+            data = archive.extractfile(member).read()  # type: ignore[union-attr]
+            (folder / name).write_bytes(data)
+            files[name] = hashlib.sha256(data).hexdigest()
+
+    if unmatched:
+        label = f"{asset.name}@{asset.version}"
+        raise SystemExit(f"fetch_static: {label} has no file matching {unmatched}")
+    return files
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="verify only, no network")
+    args = parser.parse_args(argv)
+
+    registry = os.environ.get("NPM_CONFIG_REGISTRY") or DEFAULT_REGISTRY
+    manifest = json.loads(MANIFEST.read_text()) if MANIFEST.is_file() else {}
+    changed = False
+
+    for asset in ASSETS:
+        label = f"{asset.name}@{asset.version}"
+        if installed(asset, manifest):
+            print(f"fetch_static: {label} already in _static/vendor/{asset.folder}")
+            continue
+        if args.check:
+            print(f"fetch_static: {label} missing or altered; run make book")
+            return 1
+
+        url = asset.tarball_url(registry)
+        print(f"fetch_static: downloading {label} from {url}")
+        tarball = download(url)
+        verify_integrity(tarball, asset.integrity)
+        manifest[asset.folder] = {
+            "package": label,
+            "integrity": asset.integrity,
+            "files": unpack(asset, tarball),
+        }
+        changed = True
+
+    if changed:
+        MANIFEST.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
