@@ -6,13 +6,10 @@ and the lock in binder/, as repo2docker would, then runs Lab 0 in it.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import venv
 from pathlib import Path
-
-import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -29,7 +26,7 @@ def test_repo2docker_accepts_the_binder_configuration() -> None:
     dockerfile = result.stdout
     # The lock is installed after the whole repository is copied, so "-e ." works.
     copy_all = dockerfile.index("COPY --chown=0:0 src/ ${REPO_DIR}/")
-    install = dockerfile.index('pip install --no-cache-dir -r "binder/requirements.txt"')
+    install = dockerfile.index('-r "binder/requirements.txt"')
     assert copy_all < install
     # binder/runtime.txt chose Python 3.11.
     assert "Building conda environment for python=3.11" in result.stderr
@@ -45,10 +42,6 @@ def test_lock_pins_every_requirement_exactly() -> None:
         assert needed in names, f"{needed} is not pinned in the lock"
 
 
-@pytest.mark.skipif(
-    os.environ.get("SFSANDBOX_SKIP_BINDER_VENV") == "1" and os.environ.get("CI") != "true",
-    reason="SFSANDBOX_SKIP_BINDER_VENV=1 asks to skip the fresh-venv build",
-)
 def test_a_fresh_venv_from_binder_alone_runs_lab0(tmp_path: Path) -> None:
     copy = tmp_path / "course"
     tracked = subprocess.run(

@@ -1,4 +1,4 @@
-"""sfsandbox: a local, offline stand-in for a Salesforce org and the systems around it."""
+"""sfsandbox: a local, offline stand-in for a Salesforce org and its neighbours."""
 
 from sfsandbox.sandbox import Sandbox
 
