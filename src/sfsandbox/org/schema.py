@@ -129,10 +129,16 @@ class SObjectType:
     custom: bool = False
     _by_lower: dict[str, Field] = field(init=False, repr=False, compare=False)
     field_names: frozenset[str] = field(init=False, repr=False, compare=False)
+    boolean_fields: frozenset[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_by_lower", {f.name.lower(): f for f in self.fields})
         object.__setattr__(self, "field_names", frozenset(f.name for f in self.fields))
+        object.__setattr__(
+            self,
+            "boolean_fields",
+            frozenset(f.name for f in self.fields if f.type == "boolean"),
+        )
 
     def field(self, name: str) -> Field | None:
         """The field called ``name``, matched without regard to case as SOQL does."""

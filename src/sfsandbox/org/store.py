@@ -134,9 +134,9 @@ class Store:
 
     def _prepare_new(self, sobject: SObjectType, row: dict[str, Any]) -> dict[str, Any]:
         """A new row with its ID, audit fields and derived fields, in storage form."""
-        now = format_datetime(self.clock.now())
         row = {**CREATE_DEFAULTS.get(sobject.name, {}), **row}
-        row.setdefault("CreatedDate", now)
+        if "CreatedDate" not in row:
+            row["CreatedDate"] = format_datetime(self.clock.now())
         row.setdefault("LastModifiedDate", row["CreatedDate"])
         row.update(
             Id=self.ids.new(sobject.key_prefix),
@@ -148,7 +148,9 @@ class Store:
         if "OwnerId" in sobject.field_names:
             row.setdefault("OwnerId", self.user_id)
         derive(sobject, row)
-        return {k: to_storage(sobject.field(k), v) for k, v in row.items()}
+        for name in sobject.boolean_fields & row.keys():
+            row[name] = None if row[name] is None else int(bool(row[name]))
+        return row
 
     def _insert_rows(
         self, sobject: SObjectType, names: list[str], rows: list[list[Any]]
