@@ -189,3 +189,15 @@ def test_older_api_version_works_and_unknown_is_404(api: httpx.Client) -> None:
     assert missing.json() == [
         {"message": "The requested resource does not exist", "errorCode": "NOT_FOUND"}
     ]
+
+
+def test_query_all_includes_deleted_records(api: httpx.Client) -> None:
+    doomed = api.post(f"{API}/sobjects/Lead/", json={"LastName": "Gone", "Company": "X"})
+    lead_id = doomed.json()["id"]
+    assert api.delete(f"{API}/sobjects/Lead/{lead_id}").status_code == 204
+
+    q = f"SELECT Id, IsDeleted FROM Lead WHERE Id = '{lead_id}'"
+    assert api.get(f"{API}/query", params={"q": q}).json()["totalSize"] == 0
+    everything = api.get(f"{API}/queryAll", params={"q": q}).json()
+    assert everything["totalSize"] == 1
+    assert everything["records"][0]["IsDeleted"] is True
