@@ -65,6 +65,43 @@ def soql_page(runs: int) -> list[float]:
     return times
 
 
+def leads_one_by_one_vs_collections(leads: int) -> tuple[float, float]:
+    """Wall time to create ``leads`` Leads one request each, then 200 per request
+    through sObject Collections, over HTTPS on loopback (one sandbox, one client)."""
+    from sfsandbox import Sandbox
+
+    api = "/services/data/v62.0"
+    with Sandbox.start(seed=0) as sandbox:
+        org = sandbox.org
+        org.limits.daily_api_requests = 10 * leads + 1000  # not the limit being timed
+        headers = {"Authorization": f"Bearer {org.access_token()}"}
+
+        def lead(i: int) -> dict[str, str]:
+            return {"LastName": f"Bench {i}", "Company": "Bench Co",
+                    "Email": f"bench.{i}@example.org"}  # fmt: skip
+
+        began = time.perf_counter()
+        for i in range(leads):
+            answer = org.http.post(
+                f"{api}/sobjects/Lead", json=lead(i), headers=headers
+            )
+            assert answer.status_code == 201, answer.text
+        single = time.perf_counter() - began
+
+        began = time.perf_counter()
+        for start in range(leads, 2 * leads, 200):
+            records = [
+                {"attributes": {"type": "Lead"}, **lead(i)}
+                for i in range(start, min(start + 200, 2 * leads))
+            ]
+            answer = org.http.post(
+                f"{api}/composite/sobjects", json={"records": records}, headers=headers
+            )
+            assert all(r["success"] for r in answer.json()), answer.text
+        batched = time.perf_counter() - began
+    return single, batched
+
+
 def wall_time(command: list[str]) -> float:
     began = time.perf_counter()
     subprocess.run(command, cwd=ROOT, check=True, capture_output=True)
@@ -87,6 +124,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--quick", action="store_true", help="skip make test and book")
     parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--leads", type=int, default=10_000)
     args = parser.parse_args()
 
     print(
@@ -96,6 +134,10 @@ def main() -> int:
     show("import sfsandbox (new process)", imports)
     show("start to first authenticated answer", starts, "goal < 500 ms")
     show("SOQL page of 2,000 records, round trip", soql_page(args.runs * 3))
+    single, batched = leads_one_by_one_vs_collections(args.leads)
+    show(f"{args.leads:,} Leads: one request each", single)
+    show(f"{args.leads:,} Leads: collections of 200", batched,
+         f"ratio {single / batched:.1f}x")  # fmt: skip
     if not args.quick:
         show("make test (wall)", wall_time(["make", "test"]))
         show("make book, nothing changed (wall)", wall_time(["make", "book"]))

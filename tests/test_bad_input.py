@@ -7,22 +7,31 @@ the message. After every request the whole store must be byte-for-byte as before
 from __future__ import annotations
 
 import hashlib
+import json
 import ssl
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import httpx
+import jwt
 import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from sfsandbox import Sandbox
 
 API = "/services/data/v62.0"
+APEX = "/services/apexrest"
 JSON = {"Content-Type": "application/json"}
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 TOKEN_URL = "/services/oauth2/token"
 ACCOUNTS = f"{API}/sobjects/Account/"
 ACCOUNT = f"{API}/sobjects/Account/{{account_id}}"
 NO_TOKEN = object()
+COMPOSITE = f"{API}/composite"
+COLLECTION = f"{API}/composite/sobjects"
+SEED_LEAD_EMAIL = "Samantha.Hunter0@yahoo.com"  # the first seed Lead's, other case
+JWT_BODY = b"grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer&assertion="
 
 
 @dataclass
@@ -38,6 +47,24 @@ class Case:
     token: Any = None  # None: a valid token; NO_TOKEN: no header; str: that header
     message: str = ""
     fields: list[str] | None = None
+    all_or_none_body: bool = False  # the answer must show the others rolled back
+
+
+def composite(*subrequests: dict[str, Any], all_or_none: bool = False) -> bytes:
+    """A composite request body; each subrequest gets a referenceId of its own."""
+    numbered = [{"referenceId": f"r{i}", **s} for i, s in enumerate(subrequests)]
+    body = {"allOrNone": all_or_none, "compositeRequest": numbered}
+    return json.dumps(body).encode()
+
+
+def collection(*records: dict[str, Any], all_or_none: bool = False) -> bytes:
+    """An sObject Collections body of Accounts."""
+    typed = [{"attributes": {"type": "Account"}, **r} for r in records]
+    return json.dumps({"allOrNone": all_or_none, "records": typed}).encode()
+
+
+NEW_ACCOUNT = {"method": "POST", "url": ACCOUNTS, "body": {"Name": "A"}}
+QUERY = {"method": "GET", "url": f"{API}/query?q=SELECT+Id+FROM+Account+LIMIT+1"}
 
 
 def soql(name: str, q: str, status: int, code: str, message: str = "") -> Case:
@@ -72,6 +99,16 @@ CASES = [
          message="not emulated"),
     Case("GET on token endpoint", "GET", TOKEN_URL, 405,
          "METHOD_NOT_ALLOWED", token=NO_TOKEN),
+    # JWT bearer flow (SOAP login() bad input, answered in XML, is in test_auth.py)
+    Case("expired JWT", "POST", TOKEN_URL, 400, "invalid_grant",
+         body=JWT_BODY + b"{expired_jwt}", headers=FORM, token=NO_TOKEN,
+         message="expired authorization code"),
+    Case("forged JWT", "POST", TOKEN_URL, 400, "invalid_grant",
+         body=JWT_BODY + b"{forged_jwt}", headers=FORM, token=NO_TOKEN,
+         message="invalid assertion"),
+    Case("JWT for the wrong audience", "POST", TOKEN_URL, 400, "invalid_grant",
+         body=JWT_BODY + b"{wrong_audience_jwt}", headers=FORM, token=NO_TOKEN,
+         message="audience is invalid"),
     # Malformed bodies and content types
     Case("malformed JSON", "POST", ACCOUNTS, 400, "JSON_PARSER_ERROR",
          body=b'{"Name": "Acme",}', headers=JSON, message="Unexpected character"),
@@ -172,7 +209,132 @@ CASES = [
     soql("only garbage", "%%%", 400, "MALFORMED_QUERY"),
     Case("bad query locator", "GET", f"{API}/query/01gNOPE-2000", 400,
          "INVALID_QUERY_LOCATOR"),
+    # Apex REST (a typed POST handler is registered at /BadInput/* below)
+    Case("unknown Apex REST URL", "GET", f"{APEX}/NoSuchService/1", 404, "NOT_FOUND",
+         message="Could not find a match for URL /NoSuchService/1"),
+    Case("Apex REST mapping is case-sensitive", "POST", f"{APEX}/badinput/1", 404,
+         "NOT_FOUND", body=b'{"lastName": "L"}', headers=JSON),
+    Case("Apex REST without token", "POST", f"{APEX}/BadInput/1", 401,
+         "INVALID_SESSION_ID", body=b'{"lastName": "L"}', headers=JSON,
+         token=NO_TOKEN),
+    Case("Apex REST method without handler", "PUT", f"{APEX}/BadInput/1", 405,
+         "METHOD_NOT_ALLOWED", body=b"{}", headers=JSON,
+         message="HTTP Method 'PUT' not allowed. Allowed are POST"),
+    Case("Apex REST malformed JSON", "POST", f"{APEX}/BadInput/1", 400,
+         "JSON_PARSER_ERROR", body=b'{"lastName": "L",}', headers=JSON,
+         message="Unexpected character"),
+    Case("Apex REST unknown parameter", "POST", f"{APEX}/BadInput/1", 400,
+         "JSON_PARSER_ERROR", body=b'{"lastName": "L", "colour": "red"}',
+         headers=JSON, message="Unexpected parameter encountered during "
+         "deserialization: colour"),
+    Case("Apex REST DML error rolls back", "POST", f"{APEX}/BadInput/1", 500,
+         "APEX_ERROR", body=b'{"lastName": "L"}', headers=JSON,
+         message="System.DmlException: Insert failed. First exception on row 1; "
+         "first error: REQUIRED_FIELD_MISSING"),
 ]  # fmt: skip
+
+CASES += [
+    # Upsert by external ID
+    Case("upsert by a field that is not an external ID", "PATCH",
+         f"{API}/sobjects/Account/Name/Acme", 404, "NOT_FOUND",
+         body=b'{"Rating": "Hot"}', headers=JSON,
+         message="external ID field does not exist or is not accessible: Name"),
+    Case("upsert with updateOnly and no match", "PATCH",
+         f"{API}/sobjects/Account/External_Id__c/NONE-1", 404, "NOT_FOUND",
+         body=b'{"Name": "A"}', headers=JSON, params={"updateOnly": "true"}),
+    Case("external ID in the body differs from the URL", "PATCH",
+         f"{API}/sobjects/Account/External_Id__c/X-1", 400, "INVALID_FIELD",
+         body=b'{"Name": "A", "External_Id__c": "X-2"}', headers=JSON),
+    # Lead rules
+    Case("web lead without email or phone", "POST", f"{API}/sobjects/Lead", 400,
+         "FIELD_CUSTOM_VALIDATION_EXCEPTION", fields=["Email"], headers=JSON,
+         body=b'{"LastName": "L", "Company": "C", "LeadSource": "Web"}',
+         message="A web lead needs an email address or a phone number"),
+    Case("lead with the email of another lead", "POST", f"{API}/sobjects/Lead", 400,
+         "DUPLICATES_DETECTED", headers=JSON, message="Use one of these records?",
+         body=b'{"LastName": "L", "Company": "C", "Email": "%s"}'
+         % SEED_LEAD_EMAIL.encode()),
+    # Composite
+    Case("broken JSON in composite", "POST", COMPOSITE, 400, "JSON_PARSER_ERROR",
+         body=b'{"compositeRequest": [', headers=JSON, message="end-of-input"),
+    Case("too many subrequests", "POST", COMPOSITE, 400, "LIMIT_EXCEEDED",
+         body=composite(*[NEW_ACCOUNT] * 26), headers=JSON,
+         message="at most 25 subrequests"),
+    Case("too many query subrequests", "POST", COMPOSITE, 400, "LIMIT_EXCEEDED",
+         body=composite(*[QUERY] * 6), headers=JSON, message="at most 5 query"),
+    Case("subrequest sets Authorization", "POST", COMPOSITE, 400, "INVALID_INPUT",
+         body=composite({**QUERY, "httpHeaders": {"Authorization": "Bearer x"}}),
+         headers=JSON),
+    Case("referenceId with illegal characters", "POST", COMPOSITE, 400,
+         "INVALID_INPUT", headers=JSON,
+         body=json.dumps({"compositeRequest": [{**QUERY, "referenceId": "a.b"}]})
+         .encode(), message="must start with a letter or a number"),
+    Case("bad reference in composite", "POST", COMPOSITE, 200, "PROCESSING_HALTED",
+         headers=JSON, body=composite({"method": "GET",
+                                       "url": f"{API}/sobjects/Account/@{{nope.id}}"}),
+         message="Invalid reference specified. No value for nope.id found in nope"),
+    Case("allOrNone rollback leaves nothing written", "POST", COMPOSITE, 200,
+         "REQUIRED_FIELD_MISSING", headers=JSON, all_or_none_body=True,
+         body=composite(NEW_ACCOUNT, {"method": "POST",
+                                      "url": f"{API}/sobjects/Contact", "body": {}},
+                        NEW_ACCOUNT, all_or_none=True)),
+    Case("composite batch over 25", "POST", f"{COMPOSITE}/batch", 400,
+         "LIMIT_EXCEEDED", headers=JSON, message="at most 25 subrequests",
+         body=json.dumps({"batchRequests": [{"method": "GET", "url": "v62.0/limits"}]
+                          * 26}).encode()),
+    Case("sObject Tree not emulated", "POST", f"{COMPOSITE}/tree/Account", 400,
+         "FUNCTIONALITY_NOT_ENABLED", body=b'{"records": []}', headers=JSON,
+         message="sObject Tree"),
+    # sObject Collections
+    Case("collection over 200 records", "POST", COLLECTION, 400, "EXCEEDED_ID_LIMIT",
+         body=collection(*[{"Name": "A"}] * 201), headers=JSON,
+         message="cannot submit more than 200 records into this call"),
+    Case("unknown field in a collection record", "POST", COLLECTION, 200,
+         "INVALID_FIELD", body=collection({"Name": "A", "Colour__c": "red"}),
+         headers=JSON, message="No such column 'Colour__c' on sobject of type Account"),
+    Case("field not writable in a collection", "POST", COLLECTION, 200,
+         "INVALID_FIELD_FOR_INSERT_UPDATE", headers=JSON, fields=["CreatedDate"],
+         body=collection({"Name": "A", "CreatedDate": "2020-01-01T00:00:00Z"})),
+    Case("wrong type in a collection", "POST", COLLECTION, 200, "JSON_PARSER_ERROR",
+         body=collection({"Name": "A", "AnnualRevenue": "lots"}), headers=JSON,
+         message="Cannot deserialize instance of double"),
+    Case("collection allOrNone rollback leaves nothing written", "POST", COLLECTION,
+         200, "REQUIRED_FIELD_MISSING", headers=JSON, all_or_none_body=True,
+         body=collection({"Name": "A"}, {"Rating": "Hot"}, all_or_none=True)),
+    Case("collection update without Id", "PATCH", COLLECTION, 200, "MISSING_ARGUMENT",
+         body=collection({"Name": "A"}), headers=JSON,
+         message="Id not specified in an update call"),
+    Case("collection delete of a malformed id", "DELETE", COLLECTION, 200,
+         "MALFORMED_ID", params={"ids": "nonsense"}, message="malformed id nonsense"),
+    Case("collection retrieve of an unknown field", "GET",
+         f"{COLLECTION}/Account", 400, "INVALID_FIELD",
+         params={"ids": "{account_id}", "fields": "Name,Revenue"}),
+]  # fmt: skip
+
+
+def the_error(answer: Any, all_or_none: bool) -> dict[str, Any]:
+    """The one error a response reports, from any of the API's error shapes: an
+    error array, a SaveResult array (``statusCode``) or a composite response.
+
+    With allOrNone, every other record or subrequest must report the rollback."""
+    if isinstance(answer, dict) and "compositeResponse" in answer:
+        bodies = [r["body"][0] for r in answer["compositeResponse"]]
+        real = [b for b in bodies if b["errorCode"] != "PROCESSING_HALTED"] or bodies
+        if all_or_none:
+            assert len(real) == 1 and len(bodies) > 1, answer
+        return real[0]
+    if isinstance(answer, list) and answer and "success" in answer[0]:
+        failed = [e for r in answer if not r["success"] for e in r["errors"]]
+        rolled = "ALL_OR_NONE_OPERATION_ROLLED_BACK"
+        real = [e for e in failed if e["statusCode"] != rolled]
+        if all_or_none:
+            assert len(real) == 1 and len(failed) == len(answer) > 1, answer
+        assert len(real) == 1, answer
+        error = dict(real[0])
+        error["errorCode"] = error.pop("statusCode")
+        return error
+    assert isinstance(answer, list) and len(answer) == 1, answer
+    return answer[0]
 
 
 def fingerprint(sandbox: Sandbox) -> str:
@@ -181,6 +343,20 @@ def fingerprint(sandbox: Sandbox) -> str:
     with store.lock:
         dump = "\n".join(store.conn.iterdump())
     return hashlib.sha256(dump.encode()).hexdigest()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def apex_rest_service(sandbox: Sandbox) -> None:
+    """An Apex REST class with typed parameters that inserts two Leads (one bad)."""
+
+    @sandbox.org.rest_resource("/BadInput/*")
+    class BadInput:
+        @staticmethod
+        def http_post(context, lastName, company=None):
+            context.insert(
+                "Lead",
+                [{"LastName": lastName, "Company": "C"}, {"LastName": lastName}],
+            )
 
 
 @pytest.fixture(scope="module")
@@ -197,6 +373,27 @@ def ids(sandbox: Sandbox, api: httpx.Client) -> dict[str, str]:
         "user_id": sandbox.org.user_id,
         "deleted_id": doomed,
         "client_id": sandbox.org.client_id,
+        **jwt_assertions(sandbox),
+    }
+
+
+def jwt_assertions(sandbox: Sandbox) -> dict[str, str]:
+    """JWT bearer assertions that fail: expired, forged, for another audience."""
+    key, _ = sandbox.org.connected_app_certificate()
+    forger = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    now = sandbox.clock.now()
+    claims = {
+        "iss": sandbox.org.client_id,
+        "sub": "integration@sfsandbox.example",
+        "aud": "https://login.salesforce.com",
+        "exp": int((now + timedelta(minutes=3)).timestamp()),
+    }
+    expired = {**claims, "exp": int((now - timedelta(minutes=1)).timestamp())}
+    elsewhere = {**claims, "aud": "https://example.my.salesforce.com"}
+    return {
+        "expired_jwt": jwt.encode(expired, key, algorithm="RS256"),
+        "forged_jwt": jwt.encode(claims, forger, algorithm="RS256"),
+        "wrong_audience_jwt": jwt.encode(elsewhere, key, algorithm="RS256"),
     }
 
 
@@ -214,6 +411,9 @@ def test_bad_input(
         for key, value in ids.items():
             body = body.replace(b"{" + key.encode() + b"}", value.encode())
     path = case.path.format(**ids)
+    params = dict(case.params)
+    for key, value in ids.items():
+        params = {k: v.replace("{" + key + "}", value) for k, v in params.items()}
 
     before = fingerprint(sandbox)
     with httpx.Client(
@@ -224,7 +424,7 @@ def test_bad_input(
             sandbox.org.instance_url + path,
             content=body,
             headers=headers,
-            params=case.params,
+            params=params,
         )
     assert fingerprint(sandbox) == before, "a rejected request changed stored data"
 
@@ -235,10 +435,10 @@ def test_bad_input(
         assert answer["error"] == case.code
         assert case.message in answer["error_description"]
         return
-    assert isinstance(answer, list) and len(answer) == 1, answer
-    assert answer[0]["errorCode"] == case.code
-    assert case.message in answer[0]["message"]
+    error = the_error(answer, case.all_or_none_body)
+    assert error["errorCode"] == case.code
+    assert case.message in error["message"]
     if case.fields is not None:
-        assert answer[0]["fields"] == case.fields
+        assert error["fields"] == case.fields
     if case.status == 401:
         assert response.headers["www-authenticate"] == "Token"

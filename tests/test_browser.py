@@ -10,7 +10,9 @@ Without either the tests skip, except under CI=true, where they fail.
 from __future__ import annotations
 
 import functools
+import html
 import http.server
+import json
 import os
 import re
 import shutil
@@ -27,6 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SITE = ROOT / "_build" / "html"
 SCREENSHOTS = ROOT / "_build" / "screenshots"
 LAB0 = "labs/lab0-meet-your-sandbox"
+REMOTE_CALL_IN = "chapters/remote-call-in"
 REPO = "https://github.com/salesforce-integration-patterns/course"
 BRANCH = "main"
 LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
@@ -64,6 +67,13 @@ def site_url() -> Iterator[str]:
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    # Browsers run an ES module (mermaid.js) only when it is served as JavaScript;
+    # Python 3.11 knows .mjs only if the system's mime.types lists it.
+    extensions_map = {
+        **http.server.SimpleHTTPRequestHandler.extensions_map,
+        ".mjs": "text/javascript",
+    }
+
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002
         pass
 
@@ -169,6 +179,76 @@ def test_lab0_shows_outputs_and_a_live_widget(visit) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "lab0.png"), full_page=True)
     lab.assert_clean()
+
+
+def _plain(text: str) -> str:
+    """Quiz HTML as a reader sees it: no tags, entities decoded, spaces collapsed."""
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", "", text)).split())
+
+
+def test_remote_call_in_diagram_renders_offline(visit) -> None:
+    chapter = visit(f"{REMOTE_CALL_IN}.html")
+    page = chapter.page
+
+    try:
+        page.wait_for_selector(".mermaid svg", timeout=TIMEOUT_MS)
+    except Exception as error:  # Playwright's TimeoutError
+        pytest.fail(
+            f"{REMOTE_CALL_IN}: the sequence diagram did not render to SVG "
+            f"({type(error).__name__}). Requests that left loopback: "
+            f"{chapter.external}; failed local requests: {chapter.broken}; "
+            f"JavaScript errors: {chapter.errors}"
+        )
+    diagram = page.locator(".mermaid svg").first
+    # Mermaid draws a syntax error as an SVG too, with the role "error".
+    assert diagram.get_attribute("aria-roledescription") == "sequence"
+    text = diagram.text_content() or ""
+    for participant in ("Marketing site server", "Org token endpoint"):
+        assert participant in text, f"the diagram has no '{participant}'"
+
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    diagram.screenshot(path=str(SCREENSHOTS / "remote-call-in-diagram.png"))
+    chapter.assert_clean()
+
+
+def test_remote_call_in_quiz_shows_its_questions_and_answers_a_click(visit) -> None:
+    questions = json.loads(
+        (ROOT / f"{REMOTE_CALL_IN}-quiz.json").read_text(encoding="utf-8")
+    )
+    chapter = visit(f"{REMOTE_CALL_IN}.html")
+    page = chapter.page
+
+    quiz = page.locator(".Quiz")
+    try:
+        quiz.first.wait_for(timeout=TIMEOUT_MS)
+    except Exception as error:  # Playwright's TimeoutError
+        pytest.fail(
+            f"{REMOTE_CALL_IN}: no quiz rendered ({type(error).__name__}). Requests "
+            f"that left loopback: {chapter.external}; JavaScript errors: "
+            f"{chapter.errors}"
+        )
+    assert quiz.count() == len(questions), (
+        f"{len(questions)} questions in the JSON, {quiz.count()} on the page"
+    )
+    for shown, question in zip(quiz.all(), questions, strict=True):
+        assert _plain(question["question"]) in " ".join(shown.inner_text().split())
+
+    first, first_question = quiz.first, questions[0]
+    wrong = next(a for a in first_question["answers"] if not a["correct"])
+    right = next(a for a in first_question["answers"] if a["correct"])
+    feedback = first.locator(".Feedback")
+
+    first.locator("label.MCButton", has_text=_plain(wrong["answer"])).click()
+    assert "incorrect" in feedback.get_attribute("class")
+    assert _plain(feedback.inner_text()) == _plain(wrong["feedback"])
+
+    first.locator("label.MCButton", has_text=_plain(right["answer"])).click()
+    assert "correct" in feedback.get_attribute("class").split()
+    assert _plain(feedback.inner_text()) == _plain(right["feedback"])
+
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "remote-call-in.png"), full_page=True)
+    chapter.assert_clean()
 
 
 @pytest.mark.parametrize("path", ["index.html", "chapters/how-to-use.html"])

@@ -192,7 +192,9 @@ def test_older_api_version_works_and_unknown_is_404(api: httpx.Client) -> None:
 
 
 def test_query_all_includes_deleted_records(api: httpx.Client) -> None:
-    doomed = api.post(f"{API}/sobjects/Lead/", json={"LastName": "Gone", "Company": "X"})
+    doomed = api.post(
+        f"{API}/sobjects/Lead/", json={"LastName": "Gone", "Company": "X"}
+    )
     lead_id = doomed.json()["id"]
     assert api.delete(f"{API}/sobjects/Lead/{lead_id}").status_code == 204
 

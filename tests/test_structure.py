@@ -15,9 +15,17 @@ The skeleton, as checked here (headings are compared without case and a trailing
   (``Sandbox.start``) and stops it in its last (``.stop()``), and has at least one
   exercise: a heading starting with "Exercise", whose section holds a check cell
   (a call to ``check``) and a folded solution (a code cell tagged ``hide-input``, or a
-  ``dropdown`` directive in a markdown cell).
+  ``dropdown`` directive in a markdown cell);
+- a pattern chapter (a page under chapters/ in a part of _toc.yml named after one of
+  the six patterns) has, between Prerequisites and Summary, exactly the sections that
+  every pattern chapter shares, in this order: When to use it and when not; How it
+  works (with a ``mermaid`` sequence diagram); How to build it on the platform; What
+  goes wrong; Security; Timeliness and data volumes; Limits that bite; Interview
+  questions (with a code cell that shows the quiz, ``display_quiz("<file>.json")``).
 
-Every .md and .ipynb file under chapters/ and labs/ must be listed in _toc.yml.
+Every .md and .ipynb file under chapters/ and labs/ must be listed in _toc.yml. Every
+quiz file that a notebook shows is well formed: each question has answers, the right
+number of them correct, and feedback on every answer that says why.
 """
 
 from __future__ import annotations
@@ -57,7 +65,7 @@ EXTRA_SECTIONS: dict[str, list[str]] = {
     "intro": ["How to take this course"],
 }
 
-RULES = ("h1", "overview", "objectives", "prerequisites", "time", "closing")
+RULES = ("h1", "overview", "objectives", "prerequisites", "time", "closing", "pattern")
 NOTEBOOK_RULES = ("executed", "lab")
 OPENING = [("overview", "overview"), ("objectives", "you will learn to"),
            ("prerequisites", "prerequisites")]  # fmt: skip
@@ -67,6 +75,30 @@ TIME_LINE = re.compile(r"Time to complete: ([1-9][0-9]*) minutes")
 CHECK_CALL = re.compile(r"\bcheck\w*\s*\(")
 SANDBOX_START = re.compile(r"\bSandbox\.start\s*\(")
 SANDBOX_STOP = re.compile(r"\.stop\s*\(\s*\)")
+
+# The six patterns, as the parts of _toc.yml that hold their chapter and lab are named.
+PATTERNS = (
+    "Request and Reply",
+    "Fire and Forget",
+    "Batch Data Synchronization",
+    "Remote Call-In",
+    "UI Update from External System",
+    "Data Virtualization",
+)
+# The sections every pattern chapter shares (STYLE.md), so readers can compare them.
+PATTERN_SECTIONS = [
+    "when to use it and when not",
+    "how it works",
+    "how to build it on the platform",
+    "what goes wrong",
+    "security",
+    "timeliness and data volumes",
+    "limits that bite",
+    "interview questions",
+]
+MIN_QUIZ_QUESTIONS = 6
+QUIZ_CALL = re.compile(r"""\bdisplay_quiz\(\s*["']([^"']+\.json)["']""")
+QUIZ_TYPES = {"multiple_choice": (1, 1), "many_choice": (1, None)}  # correct: min, max
 
 
 @dataclass
@@ -89,6 +121,11 @@ class Page:
     name: str  # as in _toc.yml
     path: Path
     blocks: list[Block]
+    part: str = ""  # the caption of its part in _toc.yml
+
+    @property
+    def is_pattern_chapter(self) -> bool:
+        return self.name.startswith("chapters/") and self.part in PATTERNS
 
     @property
     def label(self) -> str:
@@ -207,6 +244,23 @@ def toc_pages() -> list[str]:
     return [str(Path(name).with_suffix("")) for name in names]
 
 
+def toc_parts() -> dict[str, str]:
+    """Each page listed in a part of _toc.yml, mapped to the part's caption."""
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf-8"))
+    parts: dict[str, str] = {}
+
+    def walk(entries: list[dict], caption: str) -> None:
+        for entry in entries:
+            if "file" in entry:
+                parts[str(Path(entry["file"]).with_suffix(""))] = caption
+            for key in ("chapters", "sections"):
+                walk(entry.get(key, []), caption)
+
+    for part in toc.get("parts", []):
+        walk(part.get("chapters", []), part.get("caption", ""))
+    return parts
+
+
 def resolve(name: str) -> Path | None:
     for suffix in (".md", ".ipynb"):
         path = ROOT / f"{name}{suffix}"
@@ -223,7 +277,7 @@ def load(name: str) -> Page:
         blocks = parse_notebook(path)
     else:
         blocks = parse_markdown(path.read_text(encoding="utf-8"))
-    return Page(name, path, blocks)
+    return Page(name, path, blocks, part=toc_parts().get(name, ""))
 
 
 def exempt(page: Page, rule: str) -> bool:
@@ -359,6 +413,89 @@ def check_lab(page: Page) -> list[str]:
     return problems
 
 
+def check_pattern(page: Page) -> list[str]:
+    """A pattern chapter has the shared sections, a sequence diagram and a quiz."""
+    if not page.is_pattern_chapter:
+        return []
+    titles = [norm(h.text) for h in page.headings(2)]
+    try:
+        middle = titles[titles.index("prerequisites") + 1 : titles.index("summary")]
+    except ValueError:
+        return []  # the opening and closing checks report the missing section
+    if middle != PATTERN_SECTIONS:
+        return [f"a pattern chapter's sections between Prerequisites and Summary "
+                f"must be {PATTERN_SECTIONS}; found {middle}"]  # fmt: skip
+
+    problems = []
+    how = page.section(page.find("how it works"))
+    if not any(
+        b.kind == "directive" and b.text == "mermaid" and "sequenceDiagram" in b.body
+        for b in how
+    ):
+        problems.append("'How it works' needs a sequence diagram (a mermaid block "
+                        "with sequenceDiagram)")  # fmt: skip
+    quiz = page.section(page.find("interview questions"))
+    calls = [m for b in quiz if b.kind == "code" for m in QUIZ_CALL.findall(b.text)]
+    if not calls:
+        problems.append("'Interview questions' needs a code cell that shows the quiz "
+                        '(display_quiz("<file>.json"))')  # fmt: skip
+    for name in calls:
+        questions, quiz_problems = read_quiz(page.path.parent / name)
+        problems += quiz_problems
+        if not quiz_problems and len(questions) < MIN_QUIZ_QUESTIONS:
+            problems.append(f"{name} has {len(questions)} questions; a pattern "
+                            f"chapter needs at least {MIN_QUIZ_QUESTIONS}")  # fmt: skip
+    return problems
+
+
+def read_quiz(path: Path) -> tuple[list[dict], list[str]]:
+    """A jupyterquiz file's questions, and what is wrong with them."""
+    label = path.name
+    if not path.is_file():
+        return [], [f"{label}: no such file next to the notebook"]
+    try:
+        questions = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        return [], [f"{label}: not valid JSON ({error})"]
+    if not isinstance(questions, list) or not questions:
+        return [], [f"{label}: must be a non-empty list of questions"]
+    return questions, [
+        f"{label}, question {number}: {problem}"
+        for number, question in enumerate(questions, start=1)
+        for problem in quiz_question_problems(question)
+    ]
+
+
+def quiz_question_problems(question: object) -> list[str]:
+    if not isinstance(question, dict):
+        return ["must be an object"]
+    if not str(question.get("question", "")).strip():
+        return ["has no question text"]
+    kind = question.get("type")
+    if kind not in QUIZ_TYPES:
+        return [f"type {kind!r} is not one of {sorted(QUIZ_TYPES)}"]
+    answers = question.get("answers")
+    if not isinstance(answers, list) or len(answers) < 2:
+        return ["needs at least two answers"]
+    problems = []
+    for number, answer in enumerate(answers, start=1):
+        if not isinstance(answer, dict) or not str(answer.get("answer", "")).strip():
+            problems.append(f"answer {number} has no text")
+        elif not isinstance(answer.get("correct"), bool):
+            problems.append(f"answer {number} needs 'correct': true or false")
+        elif not str(answer.get("feedback", "")).strip():
+            problems.append(f"answer {number} has no feedback saying why")
+    correct = sum(
+        1 for a in answers if isinstance(a, dict) and a.get("correct") is True
+    )
+    least, most = QUIZ_TYPES[kind]
+    if correct < least or (most is not None and correct > most):
+        wanted = "exactly one" if most == 1 else "at least one"
+        problems.append(f"a {kind} question needs {wanted} correct answer; "
+                        f"found {correct}")  # fmt: skip
+    return problems
+
+
 CHECKS = {
     "h1": check_h1,
     "objectives": check_objectives,
@@ -367,6 +504,7 @@ CHECKS = {
     "closing": check_closing,
     "executed": check_executed,
     "lab": check_lab,
+    "pattern": check_pattern,
 }
 
 
@@ -410,6 +548,22 @@ def test_every_page_is_in_the_toc() -> None:
         if str(p.relative_to(ROOT).with_suffix("")) not in listed
     ]
     assert not orphans, f"pages missing from _toc.yml (the book skips them): {orphans}"
+
+
+QUIZ_NOTEBOOKS = [
+    (name, quiz)
+    for name in PAGES
+    if (path := resolve(name)) is not None and path.suffix == ".ipynb"
+    for block in parse_notebook(path)
+    if block.kind == "code"
+    for quiz in QUIZ_CALL.findall(block.text)
+]
+
+
+@pytest.mark.parametrize(("name", "quiz"), QUIZ_NOTEBOOKS)
+def test_every_quiz_is_well_formed(name: str, quiz: str) -> None:
+    _, problems = read_quiz((ROOT / name).parent / quiz)
+    assert not problems, f"{name}:\n  - " + "\n  - ".join(problems)
 
 
 def test_exemptions_name_real_pages_and_rules() -> None:
@@ -485,4 +639,86 @@ def test_checker_accepts_a_good_page() -> None:
 )
 def test_checker_reports_what_is_wrong(change: tuple[str, str], expected: str) -> None:
     problems = problems_of(_page(GOOD.replace(*change)))
+    assert any(expected in p for p in problems), problems
+
+
+PATTERN_MIDDLE = """## When to use it and when not
+
+Text.
+
+## How it works
+
+```{mermaid}
+sequenceDiagram
+    A->>B: Hello
+```
+
+## How to build it on the platform
+
+Text.
+
+## What goes wrong
+
+Text.
+
+## Security
+
+Text.
+
+## Timeliness and data volumes
+
+Text.
+
+## Limits that bite
+
+Text.
+
+## Interview questions
+
+Text.
+
+"""
+
+
+def _pattern_page(tmp_path: Path, middle: str, quiz: object) -> Page:
+    """A pattern chapter whose quiz cell shows tmp_path/quiz.json."""
+    (tmp_path / "quiz.json").write_text(json.dumps(quiz), encoding="utf-8")
+    before = GOOD.split("## Body")[0]
+    after = GOOD.split("## Summary")[1]
+    blocks = parse_markdown(before + middle) + [
+        Block("code", 'display_quiz("quiz.json")', cell=1, executed=1)
+    ]
+    blocks += parse_markdown("## Summary" + after)
+    return Page("chapters/sample", tmp_path / "sample.ipynb", blocks, "Remote Call-In")
+
+
+def _question(correct: int = 1, feedback: str = "Because.") -> dict:
+    answers = [
+        {"answer": f"Answer {i}", "correct": i < correct, "feedback": feedback}
+        for i in range(3)
+    ]
+    return {"question": "Why?", "type": "multiple_choice", "answers": answers}
+
+
+def test_checker_accepts_a_good_pattern_chapter(tmp_path: Path) -> None:
+    page = _pattern_page(tmp_path, PATTERN_MIDDLE, [_question()] * 6)
+    assert problems_of(page) == []
+
+
+@pytest.mark.parametrize(
+    ("change", "quiz", "expected"),
+    [
+        (("## Security\n", "## Safety\n"), None, "sections between Prerequisites"),
+        (("sequenceDiagram", "flowchart LR"), None, "sequence diagram"),
+        (None, [_question()] * 5, "at least 6"),
+        (None, [_question(correct=2)] * 6, "exactly one correct"),
+        (None, [_question(feedback="")] * 6, "no feedback"),
+    ],
+)
+def test_checker_reports_what_is_wrong_with_a_pattern_chapter(
+    tmp_path: Path, change: tuple[str, str] | None, quiz: list | None, expected: str
+) -> None:
+    middle = PATTERN_MIDDLE.replace(*change) if change else PATTERN_MIDDLE
+    page = _pattern_page(tmp_path, middle, quiz or [_question()] * 6)
+    problems = problems_of(page)
     assert any(expected in p for p in problems), problems

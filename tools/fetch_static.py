@@ -1,10 +1,11 @@
 """Bring the site's JavaScript into _static/vendor/ so the built book works offline.
 
 Training rooms often block CDNs, and myst-nb loads require.js and the Jupyter widgets
-embedder from CDNs by default. This script downloads the exact versions pinned below
-from the npm registry, checks each tarball against the integrity hash pinned here (the
-`dist.integrity` npm publishes for that version), and unpacks only the files the site
-needs. `_config.yml` points myst-nb at the copies (`nb_ipywidgets_js`).
+embedder from CDNs by default, as sphinxcontrib-mermaid does mermaid.js. This script
+downloads the exact versions pinned below from the npm registry, checks each tarball
+against the integrity hash pinned here (the `dist.integrity` npm publishes for that
+version), and unpacks only the files the site needs. `_config.yml` points myst-nb
+(`nb_ipywidgets_js`) and sphinxcontrib-mermaid (`mermaid_use_local`) at the copies.
 
 It downloads nothing when the files are already there and match the manifest it wrote
 last time, so `make book` stays fast and works offline after the first run.
@@ -47,6 +48,16 @@ class NpmAsset:
     integrity: str  # npm's Subresource Integrity string for the tarball (sha512)
     folder: str  # destination under _static/vendor/
     members: tuple[str, ...]  # glob patterns, relative to the tarball's package/ dir
+    # Files are unpacked flat (by file name), except those under this folder of the
+    # package, which keep their path below it: ES modules import their chunks by path.
+    keep_paths_under: str | None = None
+
+    def destination(self, relative: str) -> str:
+        """Where a file of the package goes, relative to the asset's folder."""
+        prefix = self.keep_paths_under
+        if prefix and relative.startswith(prefix):
+            return relative[len(prefix) :]
+        return Path(relative).name
 
     def tarball_url(self, registry: str) -> str:
         basename = self.name.rsplit("/", 1)[-1]
@@ -82,6 +93,21 @@ ASSETS = (
             "dist/*.eot",
             "dist/*.svg",
         ),
+    ),
+    # mermaid.js for the sequence diagrams (sphinxcontrib-mermaid: mermaid_use_local).
+    # The ES module build loads one chunk per diagram type from chunks/, on demand.
+    NpmAsset(
+        name="mermaid",
+        version="11.17.2",
+        integrity="sha512-V6K3C8EBdEsPFZXSKMJe6ppQOENxuHARr9GvHX4hh47lAbhMRD9qf4oEK7Lo"
+        "aRQxULMa80/qt5gHO73aCleBBg==",
+        folder="mermaid",
+        members=(
+            "dist/mermaid.esm.min.mjs",
+            "dist/chunks/mermaid.esm.min/*.mjs",
+            "LICENSE",
+        ),
+        keep_paths_under="dist/",
     ),
 )
 
@@ -122,7 +148,7 @@ def download(url: str) -> bytes:
 
 
 def unpack(asset: NpmAsset, tarball: bytes) -> dict[str, str]:
-    """Extract the wanted files flat into the asset's folder; map name to sha256."""
+    """Extract the wanted files into the asset's folder; map each path to its sha256."""
     folder = VENDOR / asset.folder
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
@@ -136,8 +162,9 @@ def unpack(asset: NpmAsset, tarball: bytes) -> dict[str, str]:
             if not member.isfile() or not patterns:
                 continue
             unmatched -= patterns
-            name = Path(relative).name
+            name = asset.destination(relative)
             data = archive.extractfile(member).read()  # type: ignore[union-attr]
+            (folder / name).parent.mkdir(parents=True, exist_ok=True)
             (folder / name).write_bytes(data)
             files[name] = hashlib.sha256(data).hexdigest()
 

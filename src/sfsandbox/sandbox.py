@@ -12,6 +12,7 @@ from sfsandbox.org.org import Org
 from sfsandbox.runtime.clock import SimulatedClock
 from sfsandbox.runtime.server import BackgroundServer, SandboxStartError
 from sfsandbox.runtime.tls import SandboxCA
+from sfsandbox.systems.webform import WebForm
 
 __all__ = ["Sandbox", "SandboxStartError"]
 
@@ -28,6 +29,7 @@ class Sandbox:
         self.seed = seed
         self.clock = SimulatedClock()
         self.org = Org(seed, self.clock)
+        self.webform = WebForm(self.org)
         self._folder = Path(tempfile.mkdtemp(prefix="sfsandbox-"))
         self._servers: list[BackgroundServer] = []
         self.running = False
@@ -51,13 +53,16 @@ class Sandbox:
                 f"Could not write the sandbox's certificates to {self._folder}: {error}"
             ) from error
         server = BackgroundServer(
-            self.org.app, self._ca.cert_file, self._ca.key_file, name="org"
+            self.org.app, "org", self._ca.cert_file, self._ca.key_file
         )
         self._servers.append(server)
         port = server.start()
         self.org.bind(
             f"https://127.0.0.1:{port}", self.ca_file, self._ca.client_context()
         )
+        site = BackgroundServer(self.webform.app, "webform")
+        self._servers.append(site)
+        self.webform.bind(f"http://127.0.0.1:{site.start()}", self.ca_file)
         self.running = True
 
     @property
@@ -71,6 +76,7 @@ class Sandbox:
             server.stop()
         self._servers.clear()
         self.org.close()
+        self.webform.close()
         shutil.rmtree(self._folder, ignore_errors=True)
         self.running = False
 

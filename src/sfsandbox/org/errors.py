@@ -146,6 +146,134 @@ class EntityIsDeleted(SalesforceError):
         super().__init__("entity is deleted", [])
 
 
+class RequestLimitExceeded(SalesforceError):
+    """The org's rolling 24-hour API request allocation is spent."""
+
+    status = 403
+    error_code = "REQUEST_LIMIT_EXCEEDED"
+
+    def __init__(self, message: str = "TotalRequests Limit exceeded.") -> None:
+        super().__init__(message)
+
+
+class LimitExceeded(SalesforceError):
+    error_code = "LIMIT_EXCEEDED"
+
+
+class ExceededIdLimit(SalesforceError):
+    error_code = "EXCEEDED_ID_LIMIT"
+
+
+class MissingArgument(SalesforceError):
+    error_code = "MISSING_ARGUMENT"
+
+
+class DuplicateValue(SalesforceError):
+    error_code = "DUPLICATE_VALUE"
+
+
+class FieldCustomValidationException(SalesforceError):
+    error_code = "FIELD_CUSTOM_VALIDATION_EXCEPTION"
+
+
+class ProcessingHalted(SalesforceError):
+    error_code = "PROCESSING_HALTED"
+
+
+class InvalidInput(SalesforceError):
+    error_code = "INVALID_INPUT"
+
+
+class MoreThanOneRecord(SalesforceError):
+    """An external ID value matches several records: 300 and their URLs."""
+
+    status = 300
+    error_code = "MULTIPLE_CHOICES"
+
+    def __init__(self, sobject: str, record_ids: list[str]) -> None:
+        super().__init__(f"More than one {sobject} record matches")
+        self.sobject = sobject
+        self.record_ids = record_ids
+        self.version = "62.0"  # set by the REST layer to the request's version
+
+    def body(self) -> list[str]:  # type: ignore[override]
+        return [
+            f"/services/data/v{self.version}/sobjects/{self.sobject}/{record_id}"
+            for record_id in self.record_ids
+        ]
+
+
+class DuplicatesDetected(SalesforceError):
+    """A duplicate rule blocked the save; the body names the rule and the matches."""
+
+    error_code = "DUPLICATES_DETECTED"
+
+    def __init__(
+        self,
+        message: str,
+        rule: str,
+        matching_rule: str,
+        sobject: str,
+        record_ids: list[str],
+    ) -> None:
+        super().__init__(message, [])
+        self.rule = rule
+        self.matching_rule = matching_rule
+        self.sobject = sobject
+        self.record_ids = record_ids
+        self.version = "62.0"  # set by the REST layer to the request's version
+
+    def body(self) -> list[dict[str, Any]]:
+        # The key really is spelled "duplicateResut" on the wire (observed in many
+        # public clients that parse it, e.g. rest-assured tests of v51.0).
+        matches = [
+            {
+                "additionalInformation": [],
+                "fieldDiffs": [],
+                "matchConfidence": 100.0,
+                "record": {
+                    "attributes": {
+                        "type": self.sobject,
+                        "url": f"/services/data/v{self.version}/sobjects/"
+                        f"{self.sobject}/{record_id}",
+                    },
+                    "Id": record_id,
+                },
+            }
+            for record_id in self.record_ids
+        ]
+        return [
+            {
+                "duplicateResut": {
+                    "allowSave": False,
+                    "duplicateRule": self.rule,
+                    "duplicateRuleEntityType": self.sobject,
+                    "errorMessage": self.message,
+                    "matchResults": [
+                        {
+                            "entityType": self.sobject,
+                            "errors": [],
+                            "matchEngine": "ExactMatchEngine",
+                            "matchRecords": matches,
+                            "rule": self.matching_rule,
+                            "size": len(matches),
+                            "success": True,
+                        }
+                    ],
+                },
+                "errorCode": self.error_code,
+                "message": self.message,
+            }
+        ]
+
+
+class ApexError(SalesforceError):
+    """An exception that no Apex code caught: ``"<Type>: <message>\n\n<stack>"``."""
+
+    status = 500
+    error_code = "APEX_ERROR"
+
+
 class NotEmulated(SalesforceError):
     """A real platform feature that the sandbox does not emulate.
 

@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import ssl
+from collections.abc import Callable
+from datetime import timedelta
 from functools import cached_property
+from typing import Any
 
 import httpx
 import requests
 
-from sfsandbox.org.auth import Auth, ConnectedApp
+from sfsandbox.org.apexrest import ApexRest, ApexRestResource
+from sfsandbox.org.auth import Auth, ConnectedApp, UserCredentials
 from sfsandbox.org.ids import IdFactory
+from sfsandbox.org.limits import OrgLimits
 from sfsandbox.org.rest import API_VERSION, OrgApp
 from sfsandbox.org.schema import Schema
-from sfsandbox.org.store import Store
+from sfsandbox.org.store import Store, quote
 from sfsandbox.runtime.clock import SimulatedClock
 
 INTEGRATION_USERNAME = "integration@sfsandbox.example"
+ORGANIZATION_NAME = "sfsandbox"
 
 
 class Org:
@@ -25,6 +31,8 @@ class Org:
     """
 
     api_version = API_VERSION
+    name = ORGANIZATION_NAME
+    is_sandbox = False  # LoginResult.sandbox: this emulates a production-type org
 
     def __init__(self, seed: int, clock: SimulatedClock) -> None:
         self.seed = seed
@@ -36,10 +44,17 @@ class Org:
         self.user_id = self._create_integration_user()
         self.store.user_id = self.user_id
         self.seed_counts = self.store.load_seed()
-        self.auth = Auth(seed, clock, self.org_id)
+        self.auth = Auth(seed, clock, self.org_id, find_user=self.find_user)
         self.connected_app: ConnectedApp = self.auth.register_app(
             "Course Integration", self.user_id
         )
+        self.integration_user: UserCredentials = self.auth.set_credentials(
+            self.user_id, INTEGRATION_USERNAME
+        )
+        # Every user has the one profile the sandbox knows (no profiles are emulated).
+        self.profile_id = self.ids.new("00e")
+        self.apex_rest = ApexRest(self)
+        self.limits = OrgLimits(clock)  # the API request allocation, settable
         self.app = OrgApp(self)
         self.instance_url = ""
         self._ca_file = ""
@@ -79,6 +94,84 @@ class Org:
     @property
     def token_url(self) -> str:
         return f"{self.instance_url}/services/oauth2/token"
+
+    @property
+    def soap_url(self) -> str:
+        """The partner SOAP endpoint that ``login()`` is posted to."""
+        return f"{self.instance_url}/services/Soap/u/{self.api_version}"
+
+    @property
+    def partner_wsdl_url(self) -> str:
+        """Where the sandbox serves its partner WSDL (login only), for zeep and others.
+
+        A real org offers the WSDL for download in Setup (API > Generate Partner WSDL),
+        not at an API URL; this sandbox-only path stands in for that download.
+        """
+        return f"{self.instance_url}/sfsandbox/wsdl/partner.wsdl"
+
+    @property
+    def session_timeout(self) -> timedelta:
+        """How long a session may be idle before it ends (default two hours).
+
+        Setup > Session Settings offers 15 and 30 minutes and 1, 2, 4, 8, 12 and 24
+        hours; the sandbox takes any positive ``timedelta``. The value applies to
+        sessions already open, at their next use.
+        """
+        return self.auth.session_timeout
+
+    @session_timeout.setter
+    def session_timeout(self, value: timedelta) -> None:
+        self.auth.session_timeout = value
+
+    def connected_app_certificate(self) -> tuple[str, str]:
+        """Make a key pair and certificate for the JWT bearer flow; register the cert.
+
+        Returns ``(key_pem, cert_pem)``: sign assertions with the key. The key is new
+        on each call, lives only in memory, and replaces any earlier certificate.
+        """
+        return self.auth.new_certificate(self.connected_app)
+
+    def register_certificate(self, cert_pem: str | bytes) -> None:
+        """Register your own PEM certificate (RSA) on the connected app."""
+        self.auth.register_certificate(self.connected_app, cert_pem)
+
+    def find_user(self, username: str) -> dict[str, Any] | None:
+        """The User record with this username (not deleted), as the API shows it."""
+        user = self.schema.get("User")
+        assert user is not None
+        with self.store.lock:
+            cursor = self.store.conn.execute(
+                f"SELECT * FROM {quote(user.name)} "
+                "WHERE Username = ? AND IsDeleted = 0",
+                (username,),
+            )
+            row = cursor.fetchone()
+            names = [d[0] for d in cursor.description]
+        if row is None:
+            return None
+        values = dict(zip(names, row, strict=True))
+        return self.store.to_json(user, values)
+
+    def rest_resource(self, url_mapping: str) -> Callable[[type], type]:
+        """Register a class as ``@RestResource(urlMapping=url_mapping)`` Apex REST.
+
+        Use it as a class decorator; see ``sfsandbox.org.apexrest`` for the handlers.
+        """
+
+        def register(cls: type) -> type:
+            self.apex_rest.register(url_mapping, cls)
+            return cls
+
+        return register
+
+    def unregister_rest_resource(self, target: str | type) -> None:
+        """Remove an Apex REST class, by its urlMapping or the class itself."""
+        self.apex_rest.unregister(target)
+
+    @property
+    def rest_resources(self) -> list[ApexRestResource]:
+        """The registered Apex REST classes."""
+        return self.apex_rest.resources
 
     @property
     def data_url(self) -> str:

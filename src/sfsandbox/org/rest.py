@@ -2,6 +2,10 @@
 
 Paths, methods, status codes and bodies follow the REST API. Every error is raised as a
 ``SalesforceError`` (or ``OAuthError``) and rendered in ``OrgApp.__call__`` alone.
+
+A request under ``/services/data/vXX.X/`` becomes an ``ApiCall`` that ``dispatch``
+answers with an ``ApiResult``; composite subrequests go through the same dispatcher, in
+one store transaction, without another HTTP round trip.
 """
 
 from __future__ import annotations
@@ -10,14 +14,17 @@ import json
 import logging
 import re
 from collections import OrderedDict
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from sfsandbox.org import errors, soql
-from sfsandbox.org.schema import SObjectType
+from sfsandbox.org import errors, soap, soql
+from sfsandbox.org.ids import to_18
+from sfsandbox.org.schema import Field, SObjectType
 
 if TYPE_CHECKING:
     from sfsandbox.org.org import Org
@@ -32,6 +39,35 @@ MIN_BATCH = 200
 OPEN_QUERY_LOCATORS = 100
 VERSION_PATH = re.compile(r"^v(\d+\.\d)$")
 
+# Composite limits: 25 subrequests, at most 5 of them queries or sObject Collections
+# (REST API guide, "Composite"); 200 records per sObject Collections request and 2,000
+# IDs per collection retrieve by POST (REST API guide, "sObject Collections").
+MAX_SUBREQUESTS = 25
+MAX_QUERY_OR_COLLECTION_SUBREQUESTS = 5
+MAX_COLLECTION_RECORDS = 200
+MAX_COLLECTION_RETRIEVE_IDS = 2000
+SUBREQUEST_METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE"}
+# Subrequests inherit these from the composite request and may not set them.
+INHERITED_HEADERS = {"accept", "authorization", "content-type"}
+REFERENCE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_]*$")
+REFERENCE = re.compile(r"@\{([^}]*)\}")
+REFERENCE_PATH = re.compile(r"^([A-Za-z0-9_]+)((?:\.[A-Za-z0-9_]+|\[\d+\])*)$")
+REFERENCE_STEP = re.compile(r"\.([A-Za-z0-9_]+)|\[(\d+)\]")
+# With allOrNone, every other subrequest of a failed composite answers this (REST API
+# guide, "allOrNone Parameters in Composite and Collections Requests").
+ROLLED_BACK_MESSAGE = (
+    "The transaction was rolled back since another operation in the same transaction "
+    "failed."
+)
+# Each other record of a failed allOrNone collection (REST API guide's collection
+# examples, and SOAP's AllOrNoneHeader result).
+RECORD_ROLLED_BACK = {
+    "statusCode": "ALL_OR_NONE_OPERATION_ROLLED_BACK",
+    "message": "Record rolled back because not all records were valid and the request "
+    "was using AllOrNone header",
+    "fields": [],
+}
+
 # Real resources the sandbox does not serve (yet): they answer FUNCTIONALITY_NOT_ENABLED
 # naming the resource, so a learner can tell a gap from a typo (which gets NOT_FOUND).
 # Each is listed on the book's page "What the sandbox does not emulate".
@@ -39,8 +75,6 @@ UNEMULATED_DATA_RESOURCES = {
     "search": "SOSL search (the search resource)",
     "parameterizedSearch": "SOSL search (the parameterizedSearch resource)",
     "tooling": "The Tooling API",
-    "composite": "Composite resources (/composite)",
-    "limits": "The limits resource (/limits)",
     "jobs": "Bulk API 2.0 (/jobs)",
     "recent": "The recently viewed items resource (/recent)",
     "ui-api": "The User Interface API (/ui-api)",
@@ -50,9 +84,12 @@ UNEMULATED_DATA_RESOURCES = {
     "chatter": "Connect REST API (/chatter)",
     "process": "Processes and approvals (/process)",
 }
+UNEMULATED_COMPOSITE_RESOURCES = {
+    "tree": "sObject Tree (/composite/tree)",
+    "graph": "Composite Graph (/composite/graph)",
+}
 UNEMULATED_SERVICES = {
     "Soap": "The SOAP API (/services/Soap)",
-    "apexrest": "Apex REST services (/services/apexrest)",
     "async": "Bulk API 1.0 (/services/async)",
     "oauth2": "The OAuth 2.0 endpoint {path}",
 }
@@ -95,6 +132,41 @@ class QueryCursor:
     batch_size: int
 
 
+@dataclass
+class ApiCall:
+    """One request to the data API, from HTTP or from a composite subrequest."""
+
+    method: str
+    rest: list[str]  # the path after /services/data/vXX.X/
+    version: str
+    params: Mapping[str, str]
+    headers: Mapping[str, str]  # looked up by lower-case name
+    body: bytes = b""
+
+
+@dataclass
+class ApiResult:
+    """What the data API answers: a status, a JSON body (None: no body), headers."""
+
+    status: int
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def failed(self) -> bool:
+        """An error status, or a collection result with a record that failed."""
+        if self.status >= 400:
+            return True
+        return isinstance(self.body, list) and any(
+            isinstance(item, dict) and item.get("success") is False
+            for item in self.body
+        )
+
+
+class _RolledBack(Exception):
+    """Raised inside a transaction to roll it back after an allOrNone failure."""
+
+
 class OrgApp:
     """The ASGI application of one org."""
 
@@ -132,6 +204,9 @@ class OrgApp:
                 ],
                 status_code=500,
             )
+        limit_info = getattr(request.state, "limit_info", None)
+        if limit_info:
+            response.headers["Sforce-Limit-Info"] = limit_info
         await response(scope, receive, send)
 
     # --- routing -------------------------------------------------------------------
@@ -152,6 +227,14 @@ class OrgApp:
             return SalesforceJSONResponse(api_versions())
         if parts[:1] == ["id"]:
             raise errors.NotEmulated("The identity URL (/id/<org>/<user>)")
+        if parts[:2] == ["services", "apexrest"]:
+            self.org.auth.session(request.headers.get("authorization"))
+            return self.org.apex_rest.handle(request, body)
+        if parts[:3] == ["services", "Soap", "u"] and len(parts) in (4, 5):
+            return soap.answer(self.org, method, body, parts[3], SERVED_VERSIONS)
+        if parts == ["sfsandbox", "wsdl", "partner.wsdl"]:
+            _allow(method, ["GET", "HEAD"])
+            return soap.wsdl_response(self.org)
         if parts[:1] == ["services"] and parts[1:2] and parts[1] in UNEMULATED_SERVICES:
             raise errors.NotEmulated(UNEMULATED_SERVICES[parts[1]].format(path=path))
         if parts[:2] != ["services", "data"]:
@@ -162,16 +245,45 @@ class OrgApp:
             raise errors.NotFound()
         version = match.group(1)
         self.org.auth.session(request.headers.get("authorization"))
-        rest = parts[3:]
+        self._spend_api_request(request)
+        call = ApiCall(
+            method, parts[3:], version, request.query_params, request.headers, body
+        )
+        return _to_response(self.dispatch(call))
 
+    def _spend_api_request(self, request: Request) -> None:
+        """Count the request against the daily allocation; the header reports it."""
+        limits = self.org.limits
+        try:
+            request.state.limit_info = limits.spend_api_request()
+        except errors.RequestLimitExceeded:
+            request.state.limit_info = limits.usage_header()
+            raise
+
+    def dispatch(self, call: ApiCall) -> ApiResult:
+        """Answer one data API call (the path after ``/services/data/vXX.X/``)."""
+        try:
+            return self._route(call)
+        except errors.SalesforceError as error:
+            if hasattr(error, "version"):  # bodies that carry record URLs
+                error.version = call.version
+            raise
+
+    def _route(self, call: ApiCall) -> ApiResult:
+        rest = call.rest
         if not rest:
-            _allow(method, ["GET", "HEAD"])
-            return SalesforceJSONResponse(self.resources(version))
+            _allow(call.method, ["GET", "HEAD"])
+            return ApiResult(200, self.resources(call.version))
         if rest[0] == "sobjects":
-            return self.sobjects(request, body, version, rest[1:])
+            return self.sobjects(call)
         if rest[0] in {"query", "queryAll"}:
-            _allow(method, ["GET", "HEAD"])
-            return self.query(request, version, rest)
+            _allow(call.method, ["GET", "HEAD"])
+            return self.query(call)
+        if rest[0] == "limits" and len(rest) == 1:
+            _allow(call.method, ["GET", "HEAD"])
+            return ApiResult(200, self.org.limits.resource())
+        if rest[0] == "composite":
+            return self.composite(call)
         if rest[0] in UNEMULATED_DATA_RESOURCES:
             raise errors.NotEmulated(UNEMULATED_DATA_RESOURCES[rest[0]])
         raise errors.NotFound()
@@ -179,26 +291,28 @@ class OrgApp:
     def resources(self, version: str) -> dict[str, str]:
         base = f"/services/data/v{version}"
         return {
-            "sobjects": f"{base}/sobjects",
+            "composite": f"{base}/composite",
+            "limits": f"{base}/limits",
             "query": f"{base}/query",
             "queryAll": f"{base}/queryAll",
+            "sobjects": f"{base}/sobjects",
         }
 
     # --- sObjects ------------------------------------------------------------------
 
-    def sobjects(
-        self, request: Request, body: bytes, version: str, rest: list[str]
-    ) -> Response:
-        method = request.method
+    def sobjects(self, call: ApiCall) -> ApiResult:
+        rest = call.rest[1:]
+        method, version = call.method, call.version
         store, schema = self.org.store, self.org.schema
         if not rest:
             _allow(method, ["GET", "HEAD"])
-            return SalesforceJSONResponse(
+            return ApiResult(
+                200,
                 {
                     "encoding": "UTF-8",
                     "maxBatchSize": 200,
                     "sobjects": [o.describe_global(version) for o in schema],
-                }
+                },
             )
         sobject = schema.get(rest[0])
         if sobject is None:
@@ -207,19 +321,22 @@ class OrgApp:
         if len(rest) == 1:
             _allow(method, ["GET", "HEAD", "POST"])
             if method == "POST":
-                values = _json_object(request, body, sobject)
+                values = _json_object(call, sobject.name)
                 with store.transaction():
                     record_id = store.insert(sobject, values)
-                return SalesforceJSONResponse(
-                    {"id": record_id, "success": True, "errors": []}, status_code=201
+                return ApiResult(
+                    201,
+                    {"id": record_id, "success": True, "errors": []},
+                    {"Location": f"{sobject.url(version)}/{record_id}"},
                 )
-            return SalesforceJSONResponse(
-                {"objectDescribe": sobject.describe_global(version), "recentItems": []}
+            return ApiResult(
+                200,
+                {"objectDescribe": sobject.describe_global(version), "recentItems": []},
             )
 
         if len(rest) == 2 and rest[1] == "describe":
             _allow(method, ["GET", "HEAD"])
-            return SalesforceJSONResponse(sobject.describe(version))
+            return ApiResult(200, sobject.describe(version))
         if len(rest) >= 3 and rest[1] == "describe":
             raise errors.NotEmulated(
                 f"The describe/{rest[2]} resource (layouts and record types)"
@@ -233,23 +350,13 @@ class OrgApp:
             raise errors.NotEmulated(f"The sObject {rest[1]} resource")
 
         if len(rest) == 2:
-            return self.record(request, body, version, sobject, rest[1])
-
+            return self.record(call, sobject, rest[1])
         if len(rest) == 3:
-            raise errors.NotEmulated(
-                f"Access by external ID (/sobjects/{sobject.name}/{rest[1]}/...)"
-            )
+            return self.by_external_id(call, sobject, rest[1], rest[2])
         raise errors.NotFound()
 
-    def record(
-        self,
-        request: Request,
-        body: bytes,
-        version: str,
-        sobject: SObjectType,
-        record_id: str,
-    ) -> Response:
-        method = request.method
+    def record(self, call: ApiCall, sobject: SObjectType, record_id: str) -> ApiResult:
+        method = call.method
         store = self.org.store
         _allow(method, ["GET", "HEAD", "PATCH", "DELETE"])
         if len(record_id) not in (15, 18):
@@ -259,53 +366,98 @@ class OrgApp:
                 f"{record_id}"
             )
         if method == "PATCH":
-            values = _json_object(request, body, sobject)
+            values = _json_object(call, sobject.name)
             with store.transaction():
                 store.update(sobject, record_id, values)
-            return Response(status_code=204)
+            return ApiResult(204)
         if method == "DELETE":
             with store.transaction():
                 store.delete(sobject, record_id)
-            return Response(status_code=204)
+            return ApiResult(204)
 
         row = store.find(sobject, record_id)
         if row is None:
             raise errors.NotFound()
-        record = store.to_json(sobject, row)
-        wanted = request.query_params.get("fields")
+        return ApiResult(200, self._record_json(call, sobject, row))
+
+    def _record_json(
+        self, call: ApiCall, sobject: SObjectType, row: dict[str, Any]
+    ) -> dict[str, Any]:
+        """A stored record as sObject Rows shows it, narrowed by ``?fields=``."""
+        record = self.org.store.to_json(sobject, row)
+        wanted = call.params.get("fields")
         if wanted:
-            names = []
-            for name in (n.strip() for n in wanted.split(",") if n.strip()):
-                f = sobject.field(name)
-                if f is None:
-                    raise errors.InvalidField(
-                        f"No such column '{name}' on entity '{sobject.name}'. If you "
-                        "are attempting to use a custom field, be sure to append the "
-                        "'__c' after the custom field name. Please reference your WSDL "
-                        "or the describe call for the appropriate names."
-                    )
-                names.append(f.name)
+            names = _field_names(sobject, wanted)
             record = {n: record[n] for n in ["Id", *names] if n in record}
         attributes = {
             "type": sobject.name,
-            "url": f"{sobject.url(version)}/{row['Id']}",
+            "url": f"{sobject.url(call.version)}/{row['Id']}",
         }
-        return SalesforceJSONResponse({"attributes": attributes, **record})
+        return {"attributes": attributes, **record}
+
+    def by_external_id(
+        self, call: ApiCall, sobject: SObjectType, field_name: str, value: str
+    ) -> ApiResult:
+        """sObject Rows by External ID: get, upsert or delete by an external ID."""
+        store = self.org.store
+        f = sobject.field(field_name)
+        if f is not None and f.type == "id":
+            return self.record(call, sobject, value)
+        if f is None or not _is_id_lookup(f):
+            # Observed wording; the docs' example shows only "The requested resource
+            # does not exist" for an incorrect external ID field.
+            raise errors.NotFound(
+                "Provided external ID field does not exist or is not accessible: "
+                f"{field_name}"
+            )
+        _allow(call.method, ["GET", "HEAD", "PATCH", "DELETE"])
+
+        if call.method == "PATCH":
+            values = _json_object(call, sobject.name)
+            update_only = call.params.get("updateOnly", "").lower() == "true"
+            with store.transaction():
+                record_id, created = store.upsert(
+                    sobject, f, value, values, update_only
+                )
+            # v46.0+: 201 with created:true or 200 with created:false; v45.0 and
+            # earlier: 201 without "created", or 204 with no body (REST API guide,
+            # "Insert or Update (Upsert) a Record Using an External ID").
+            answer: dict[str, Any] = {"id": record_id, "success": True, "errors": []}
+            modern = float(call.version) >= 46.0
+            if modern:
+                answer["created"] = created
+            if created:
+                location = {"Location": f"{sobject.url(call.version)}/{record_id}"}
+                return ApiResult(201, answer, location)
+            return ApiResult(200, answer) if modern else ApiResult(204)
+
+        matches = store.find_by(sobject, f, value)
+        if not matches:
+            raise errors.NotFound()
+        if len(matches) > 1:
+            raise errors.MoreThanOneRecord(sobject.name, matches)
+        if call.method == "DELETE":
+            with store.transaction():
+                store.delete(sobject, matches[0])
+            return ApiResult(204)
+        row = store.find(sobject, matches[0])
+        assert row is not None
+        return ApiResult(200, self._record_json(call, sobject, row))
 
     # --- SOQL ----------------------------------------------------------------------
 
-    def query(self, request: Request, version: str, rest: list[str]) -> Response:
-        store = self.org.store
+    def query(self, call: ApiCall) -> ApiResult:
+        store, rest = self.org.store, call.rest
         if len(rest) == 2:
             locator, _, offset_text = rest[1].rpartition("-")
             cursor = self._cursors.get(locator)
             if cursor is None or not offset_text.isdigit():
                 raise errors.InvalidQueryLocator()
-            return self._page(rest[0], version, locator, cursor, int(offset_text))
+            return self._page(rest[0], call.version, locator, cursor, int(offset_text))
         if len(rest) > 2:
             raise errors.NotFound()
 
-        text = request.query_params.get("q")
+        text = call.params.get("q")
         if not text:
             raise errors.MalformedQuery("A query string has to be specified")
         parsed = soql.parse_soql(text)
@@ -317,8 +469,8 @@ class OrgApp:
         )
         with store.lock:
             total = soql.count(store.conn, compiled)
-        cursor = QueryCursor(compiled, total, _batch_size(request))
-        return self._page(rest[0], version, None, cursor, 0)
+        cursor = QueryCursor(compiled, total, _batch_size(call.headers))
+        return self._page(rest[0], call.version, None, cursor, 0)
 
     def _page(
         self,
@@ -327,7 +479,7 @@ class OrgApp:
         locator: str | None,
         cursor: QueryCursor,
         offset: int,
-    ) -> Response:
+    ) -> ApiResult:
         store = self.org.store
         with store.lock:
             records = soql.run_page(
@@ -346,10 +498,519 @@ class OrgApp:
                 f"/services/data/v{version}/{resource}/{locator}-{following}"
             )
         result["records"] = records
-        return SalesforceJSONResponse(result)
+        return ApiResult(200, result)
+
+    # --- Composite -----------------------------------------------------------------
+
+    def composite(self, call: ApiCall) -> ApiResult:
+        rest = call.rest
+        if len(rest) == 1:
+            _allow(call.method, ["GET", "HEAD", "POST"])
+            if call.method == "POST":
+                return self.composite_request(call)
+            base = f"/services/data/v{call.version}/composite"
+            return ApiResult(
+                200,
+                {
+                    "tree": f"{base}/tree",
+                    "batch": f"{base}/batch",
+                    "sobjects": f"{base}/sobjects",
+                    "graph": f"{base}/graph",
+                },
+            )
+        if rest[1] == "sobjects":
+            return self.collections(call)
+        if rest[1] == "batch" and len(rest) == 2:
+            _allow(call.method, ["POST"])
+            return self.composite_batch(call)
+        if rest[1] in UNEMULATED_COMPOSITE_RESOURCES:
+            raise errors.NotEmulated(UNEMULATED_COMPOSITE_RESOURCES[rest[1]])
+        raise errors.NotFound()
+
+    def composite_request(self, call: ApiCall) -> ApiResult:
+        """``POST /composite``: dependent subrequests in one transaction."""
+        payload = _json_object(call, "CompositeRequest")
+        all_or_none = _flag(payload.get("allOrNone", False), "allOrNone")
+        _flag(payload.get("collateSubrequests", True), "collateSubrequests")
+        subrequests = _subrequests(payload)
+        # Subrequests run in the order given, which is also what collation keeps for
+        # dependent subrequests; collateSubrequests changes nothing observable here.
+
+        results: dict[str, Any] = {}
+        answers: list[tuple[str, ApiResult]] = []
+        failed_at: int | None = None
+        store = self.org.store
+        try:
+            with store.transaction():
+                for index, sub in enumerate(subrequests):
+                    result = self._composite_subrequest(call, sub, results)
+                    answers.append((sub["referenceId"], result))
+                    if not result.failed:
+                        results[sub["referenceId"]] = result.body
+                    elif failed_at is None:
+                        failed_at = index
+                        if all_or_none:
+                            raise _RolledBack
+        except _RolledBack:
+            halted = ApiResult(400, errors.ProcessingHalted(ROLLED_BACK_MESSAGE).body())
+            answers = [
+                (sub["referenceId"], answers[i][1] if i == failed_at else halted)
+                for i, sub in enumerate(subrequests)
+            ]
+
+        return ApiResult(
+            200,
+            {
+                "compositeResponse": [
+                    {
+                        "body": result.body,
+                        "httpHeaders": result.headers,
+                        "httpStatusCode": result.status,
+                        "referenceId": reference_id,
+                    }
+                    for reference_id, result in answers
+                ]
+            },
+        )
+
+    def _composite_subrequest(
+        self, call: ApiCall, sub: dict[str, Any], results: dict[str, Any]
+    ) -> ApiResult:
+        """Run one composite subrequest; its errors become its result."""
+        try:
+            url = _resolve(sub["url"], results, as_text=True)
+            body = _resolve(sub.get("body"), results)
+            return self._subrequest(call, sub["method"], url, body, sub)
+        except errors.SalesforceError as error:
+            return ApiResult(error.status, error.body())
+
+    def _subrequest(
+        self,
+        call: ApiCall,
+        method: str,
+        url: str,
+        body: Any,
+        sub: dict[str, Any],
+        composite: bool = True,
+    ) -> ApiResult:
+        """Dispatch a subrequest's URL (``/services/data/vXX.X/...``) in-process."""
+        split = urlsplit(url)
+        parts = [unquote(p) for p in split.path.split("/") if p]
+        if parts[:2] != ["services", "data"] or len(parts) < 3:
+            raise errors.NotFound()
+        match = VERSION_PATH.match(parts[2])
+        if not match or match.group(1) not in SERVED_VERSIONS:
+            raise errors.NotFound()
+        rest = parts[3:]
+        if composite and not _composite_resource(rest):
+            # Composite serves sObject resources, query, queryAll and collections only.
+            raise errors.NotFound()
+        if rest[:1] == ["composite"] and rest[1:2] != ["sobjects"]:
+            raise errors.NotFound()
+        given = sub.get("httpHeaders")
+        given = given if isinstance(given, dict) else {}
+        headers = {str(k).lower(): str(v) for k, v in given.items()}
+        headers["content-type"] = "application/json"
+        data = b"" if body is None else json.dumps(body).encode()
+        params = dict(parse_qsl(split.query, keep_blank_values=True))
+        sub_call = ApiCall(method, rest, match.group(1), params, headers, data)
+        result = self.dispatch(sub_call)
+        return ApiResult(result.status, result.body, result.headers)
+
+    def composite_batch(self, call: ApiCall) -> ApiResult:
+        """``POST /composite/batch``: independent subrequests, no rollback."""
+        payload = _json_object(call, "BatchRequest")
+        halt_on_error = _flag(payload.get("haltOnError", False), "haltOnError")
+        requests = payload.get("batchRequests")
+        if not isinstance(requests, list) or not requests:
+            raise errors.InvalidInput("batchRequests is required and can't be empty")
+        if len(requests) > MAX_SUBREQUESTS:
+            raise errors.LimitExceeded(
+                f"A batch request can have at most {MAX_SUBREQUESTS} subrequests; "
+                f"this one has {len(requests)}"
+            )
+        for sub in requests:
+            _check_subrequest_shape(sub, batch=True)
+
+        results: list[dict[str, Any]] = []
+        halted = False
+        for sub in requests:
+            if halted:
+                # Wording UNVERIFIED; the docs give the code and the 412 status only.
+                results.append(
+                    {
+                        "statusCode": 412,
+                        "result": [
+                            {
+                                "errorCode": "BATCH_PROCESSING_HALTED",
+                                "message": "Batch processing halted per request",
+                            }
+                        ],
+                    }
+                )
+                continue
+            url = sub["url"]
+            if not url.startswith("/"):
+                url = f"/services/data/{url}"
+            try:
+                # Each subrequest of a batch counts against the API allocation.
+                self.org.limits.spend_api_request()
+                result = self._subrequest(
+                    call, sub["method"], url, sub.get("richInput"), sub, False
+                )
+            except errors.SalesforceError as error:
+                result = ApiResult(error.status, error.body())
+            results.append({"statusCode": result.status, "result": result.body})
+            halted = halt_on_error and result.status >= 400
+        has_errors = any(r["statusCode"] >= 400 for r in results)
+        return ApiResult(200, {"hasErrors": has_errors, "results": results})
+
+    # --- sObject Collections -------------------------------------------------------
+
+    def collections(self, call: ApiCall) -> ApiResult:
+        """``/composite/sobjects``: create, update, upsert, delete or get many."""
+        rest = call.rest
+        if len(rest) == 2:
+            _allow(call.method, ["POST", "PATCH", "DELETE"])
+            if call.method == "DELETE":
+                return self._collection_delete(call)
+            records, all_or_none = _collection_body(call)
+            save = self._create_one if call.method == "POST" else self._update_one
+            return ApiResult(200, self._save_each(records, all_or_none, save))
+
+        sobject = self.org.schema.get(rest[2])
+        if sobject is None:
+            raise errors.NotFound()
+        if len(rest) == 3:
+            _allow(call.method, ["GET", "HEAD", "POST"])
+            return self._collection_retrieve(call, sobject)
+        if len(rest) == 4:
+            _allow(call.method, ["PATCH"])
+            f = sobject.field(rest[3])
+            if f is None or not _is_id_lookup(f) or f.type == "id":
+                raise errors.NotFound(
+                    "Provided external ID field does not exist or is not accessible: "
+                    f"{rest[3]}"
+                )
+            records, all_or_none = _collection_body(call)
+
+            def upsert_one(record: dict[str, Any]) -> dict[str, Any]:
+                return self._upsert_one(sobject, f, record)
+
+            return ApiResult(200, self._save_each(records, all_or_none, upsert_one))
+        raise errors.NotFound()
+
+    def _save_each(
+        self,
+        records: list[Any],
+        all_or_none: bool,
+        save: Callable[[dict[str, Any]], dict[str, Any]],
+    ) -> list[dict[str, Any]]:
+        """Save each record in its own savepoint; with allOrNone, all or nothing."""
+        store = self.org.store
+        results: list[dict[str, Any]] = []
+        try:
+            with store.transaction():
+                for record in records:
+                    try:
+                        if not isinstance(record, dict):
+                            raise errors.JsonParserError(
+                                "Each record must be a JSON object"
+                            )
+                        with store.transaction():
+                            results.append(save(record))
+                    except errors.SalesforceError as error:
+                        results.append(
+                            {"success": False, "errors": [_save_error(error)]}
+                        )
+                if all_or_none and any(not r["success"] for r in results):
+                    raise _RolledBack
+        except _RolledBack:
+            results = [
+                r
+                if not r["success"]
+                else {"success": False, "errors": [RECORD_ROLLED_BACK]}
+                for r in results
+            ]
+        return results
+
+    def _record_type(self, record: dict[str, Any]) -> SObjectType:
+        attributes = record.get("attributes")
+        type_name = attributes.get("type") if isinstance(attributes, dict) else None
+        if not isinstance(type_name, str) or not type_name:
+            # UNVERIFIED wording: the docs require attributes.type on every record.
+            raise errors.InvalidType("The record has no attributes.type", [])
+        sobject = self.org.schema.get(type_name)
+        if sobject is None:
+            raise errors.InvalidType(
+                f"sObject type '{type_name}' is not supported.", []
+            )
+        return sobject
+
+    def _create_one(self, record: dict[str, Any]) -> dict[str, Any]:
+        sobject = self._record_type(record)
+        record_id = self.org.store.insert(sobject, record)
+        return {"id": record_id, "success": True, "errors": []}
+
+    def _update_one(self, record: dict[str, Any]) -> dict[str, Any]:
+        sobject = self._record_type(record)
+        values = dict(record)
+        keys = [k for k in values if k.lower() == "id"]
+        record_id = values.pop(keys[0]) if keys else None
+        if not isinstance(record_id, str) or not record_id:
+            # SOAP's update() answers the same code and words for a missing Id.
+            raise errors.MissingArgument("Id not specified in an update call", [])
+        self.org.store.update(sobject, record_id, values)
+        return {"id": to_18(record_id), "success": True, "errors": []}
+
+    def _upsert_one(
+        self, sobject: SObjectType, f: Field, record: dict[str, Any]
+    ) -> dict[str, Any]:
+        self._record_type(record)
+        value = next(
+            (v for k, v in record.items() if k.lower() == f.name.lower()), None
+        )
+        if value in (None, ""):
+            raise errors.MissingArgument(
+                f"{f.name} not specified in an upsert call", [f.name]
+            )
+        record_id, created = self.org.store.upsert(sobject, f, str(value), record)
+        return {"id": record_id, "success": True, "errors": [], "created": created}
+
+    def _collection_delete(self, call: ApiCall) -> ApiResult:
+        ids = [i for i in call.params.get("ids", "").split(",") if i.strip()]
+        if not ids:
+            raise errors.MissingArgument("ids is required", [])
+        if len(ids) > MAX_COLLECTION_RECORDS:
+            raise _too_many_records(MAX_COLLECTION_RECORDS)
+        all_or_none = call.params.get("allOrNone", "false").lower() == "true"
+        schema, store = self.org.schema, self.org.store
+
+        def delete_one(record: dict[str, Any]) -> dict[str, Any]:
+            record_id = record["Id"].strip()
+            sobject = schema.by_prefix(record_id[:3])
+            if sobject is None or len(record_id) not in (15, 18):
+                raise errors.MalformedId(f"malformed id {record_id}", [])
+            store.delete(sobject, record_id)
+            return {"id": to_18(record_id), "success": True, "errors": []}
+
+        records = [{"Id": record_id} for record_id in ids]
+        return ApiResult(200, self._save_each(records, all_or_none, delete_one))
+
+    def _collection_retrieve(self, call: ApiCall, sobject: SObjectType) -> ApiResult:
+        """``GET ?ids=&fields=`` (or ``POST {ids, fields}``): records or nulls."""
+        if call.method == "POST":
+            payload = _json_object(call, "SObjectCollectionRetrieve")
+            ids, fields = payload.get("ids"), payload.get("fields")
+            if not isinstance(ids, list) or not isinstance(fields, list):
+                raise errors.MissingArgument("ids and fields are required", [])
+            ids, fields = [str(i) for i in ids], ",".join(map(str, fields))
+            most = MAX_COLLECTION_RETRIEVE_IDS
+        else:
+            ids = [i for i in call.params.get("ids", "").split(",") if i.strip()]
+            fields = call.params.get("fields", "")
+            most = MAX_COLLECTION_RETRIEVE_IDS
+        if not ids or not fields.strip():
+            raise errors.MissingArgument("ids and fields are required", [])
+        if len(ids) > most:
+            raise _too_many_records(most)
+        names = _field_names(sobject, fields)
+        store = self.org.store
+        answer: list[dict[str, Any] | None] = []
+        for record_id in ids:
+            row = store.find(sobject, record_id.strip())
+            if row is None:
+                answer.append(None)
+                continue
+            record = store.to_json(sobject, row)
+            answer.append(
+                {
+                    "attributes": {
+                        "type": sobject.name,
+                        "url": f"{sobject.url(call.version)}/{row['Id']}",
+                    },
+                    **{name: record[name] for name in names},
+                }
+            )
+        return ApiResult(200, answer)
+
+
+# --- composite helpers -----------------------------------------------------------
+
+
+def _subrequests(payload: dict[str, Any]) -> list[dict[str, Any]]:
+    """The composite request's subrequests, checked before any of them runs."""
+    subrequests = payload.get("compositeRequest")
+    if not isinstance(subrequests, list) or not subrequests:
+        raise errors.InvalidInput("compositeRequest is required and can't be empty")
+    # The limits are documented; the error's code and wording are not (UNVERIFIED).
+    if len(subrequests) > MAX_SUBREQUESTS:
+        raise errors.LimitExceeded(
+            f"A composite request can have at most {MAX_SUBREQUESTS} subrequests; "
+            f"this one has {len(subrequests)}"
+        )
+    seen: set[str] = set()
+    heavy = 0
+    for sub in subrequests:
+        _check_subrequest_shape(sub, batch=False)
+        reference_id = sub["referenceId"]
+        if reference_id in seen:
+            raise errors.InvalidInput(f"Duplicate referenceId: {reference_id}")
+        seen.add(reference_id)
+        path = [p for p in urlsplit(sub["url"]).path.split("/") if p][3:]
+        if path[:1] in (["query"], ["queryAll"]) or path[:2] == [
+            "composite",
+            "sobjects",
+        ]:
+            heavy += 1
+    if heavy > MAX_QUERY_OR_COLLECTION_SUBREQUESTS:
+        raise errors.LimitExceeded(
+            "A composite request can have at most "
+            f"{MAX_QUERY_OR_COLLECTION_SUBREQUESTS} query or sObject Collections "
+            f"subrequests; this one has {heavy}"
+        )
+    return subrequests
+
+
+def _check_subrequest_shape(sub: Any, batch: bool) -> None:
+    """Check a subrequest's method, url, referenceId and headers: a bad one fails
+    the whole request before any subrequest runs."""
+    if not isinstance(sub, dict):
+        raise errors.JsonParserError("Each subrequest must be a JSON object")
+    if sub.get("method") not in SUBREQUEST_METHODS:
+        raise errors.InvalidInput(
+            f"Invalid method: {sub.get('method')}. Use one of GET, POST, PUT, PATCH, "
+            "DELETE (case-sensitive)"
+        )
+    url = sub.get("url")
+    if not isinstance(url, str) or not url:
+        raise errors.InvalidInput("Each subrequest needs a url")
+    if not batch:
+        if not url.startswith("/services/data/"):
+            raise errors.InvalidInput(
+                f"The url must start with /services/data/vXX.X/: {url}"
+            )
+        reference_id = sub.get("referenceId")
+        # From v52.0, an illegal character in a referenceId fails the whole request.
+        if not isinstance(reference_id, str) or not REFERENCE_ID.match(reference_id):
+            raise errors.InvalidInput(
+                f"Provided referenceId ('{reference_id}') must start with a letter or "
+                "a number, and it can contain only letters, numbers and underscores "
+                "('_')."
+            )
+        headers = sub.get("httpHeaders", {})
+        if not isinstance(headers, dict):
+            raise errors.JsonParserError("httpHeaders must be a JSON object")
+        inherited = sorted(k for k in headers if str(k).lower() in INHERITED_HEADERS)
+        if inherited:
+            raise errors.InvalidInput(
+                f"A subrequest can't set the {', '.join(inherited)} header; it is "
+                "inherited from the composite request"
+            )
+
+
+def _composite_resource(rest: list[str]) -> bool:
+    return rest[:1] in (["sobjects"], ["query"], ["queryAll"]) or rest[:2] == [
+        "composite",
+        "sobjects",
+    ]
+
+
+def _resolve(value: Any, results: dict[str, Any], as_text: bool = False) -> Any:
+    """Replace ``@{ref.field}`` and ``@{ref.records[0].Id}`` with earlier results."""
+    if isinstance(value, dict):
+        return {k: _resolve(v, results) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_resolve(v, results) for v in value]
+    if not isinstance(value, str) or "@{" not in value:
+        return value
+    whole = REFERENCE.fullmatch(value)
+    if whole and not as_text:
+        return _reference(whole.group(1), results)
+    return REFERENCE.sub(lambda m: _as_text(_reference(m.group(1), results)), value)
+
+
+def _reference(expression: str, results: dict[str, Any]) -> Any:
+    """The value an ``@{...}`` expression names, or the platform's error."""
+    match = REFERENCE_PATH.match(expression)
+    reference_id = match.group(1) if match else expression.split(".")[0]
+    if match and reference_id in results:
+        node = results[reference_id]
+        for name, index in REFERENCE_STEP.findall(match.group(2)):
+            if name and isinstance(node, dict) and name in node:
+                node = node[name]
+            elif index and isinstance(node, list) and int(index) < len(node):
+                node = node[int(index)]
+            else:
+                break
+        else:
+            return node
+    # Wording from the REST API guide's composite examples and public client fixtures
+    # (e.g. CumulusCI's tests): "No value for X found in Y" is what a learner sees.
+    raise errors.ProcessingHalted(
+        f"Invalid reference specified. No value for {expression} found in "
+        f"{reference_id}. Provided referenceId ('{expression}') must start with a "
+        "letter or a number, and it can contain only letters, numbers and "
+        "underscores ('_')."
+    )
+
+
+def _as_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict | list):
+        return json.dumps(value)
+    return str(value)
+
+
+def _collection_body(call: ApiCall) -> tuple[list[Any], bool]:
+    payload = _json_object(call, "SObjectCollection")
+    all_or_none = _flag(payload.get("allOrNone", False), "allOrNone")
+    records = payload.get("records")
+    if not isinstance(records, list):
+        raise errors.JsonParserError("records must be a JSON array of sObjects")
+    if len(records) > MAX_COLLECTION_RECORDS:
+        raise _too_many_records(MAX_COLLECTION_RECORDS)
+    return records, all_or_none
+
+
+def _too_many_records(most: int) -> errors.ExceededIdLimit:
+    # Observed wording (jsforce users quote it for more than 200 records).
+    return errors.ExceededIdLimit(
+        f"record limit reached. cannot submit more than {most} records into this call",
+        [],
+    )
+
+
+def _save_error(error: errors.SalesforceError) -> dict[str, Any]:
+    """A SaveResult error: ``statusCode`` (not ``errorCode``), message, fields."""
+    return {
+        "statusCode": error.error_code,
+        "message": error.message,
+        "fields": list(error.fields or []),
+    }
+
+
+def _flag(value: Any, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise errors.JsonParserError(
+            f"Cannot deserialize instance of boolean from {json.dumps(value)} value "
+            f"for {name}"
+        )
+    return value
 
 
 # --- request helpers -------------------------------------------------------------
+
+
+def _to_response(result: ApiResult) -> Response:
+    if result.body is None and result.status == 204:
+        return Response(status_code=204, headers=result.headers)
+    return SalesforceJSONResponse(
+        result.body, status_code=result.status, headers=result.headers
+    )
 
 
 def _allow(method: str, allowed: list[str]) -> None:
@@ -357,9 +1018,32 @@ def _allow(method: str, allowed: list[str]) -> None:
         raise errors.MethodNotAllowed(method, [m for m in allowed if m != "HEAD"])
 
 
-def _batch_size(request: Request) -> int:
+def _is_id_lookup(f: Field) -> bool:
+    """Can the field address a record in a URL? External ID fields can, and so can
+    idLookup fields of standard objects such as Email (the docs' own example is
+    ``/sobjects/Lead/Email/<address>``)."""
+    return f.external_id or f.name == "Email"
+
+
+def _field_names(sobject: SObjectType, wanted: str) -> list[str]:
+    """Canonical names of a ``fields=`` list, or INVALID_FIELD for an unknown one."""
+    names = []
+    for name in (n.strip() for n in wanted.split(",") if n.strip()):
+        f = sobject.field(name)
+        if f is None:
+            raise errors.InvalidField(
+                f"No such column '{name}' on entity '{sobject.name}'. If you "
+                "are attempting to use a custom field, be sure to append the "
+                "'__c' after the custom field name. Please reference your WSDL "
+                "or the describe call for the appropriate names."
+            )
+        names.append(f.name)
+    return names
+
+
+def _batch_size(headers: Mapping[str, str]) -> int:
     """The batch size from ``Sforce-Query-Options: batchSize=N`` (200 to 2,000)."""
-    options = request.headers.get("sforce-query-options", "")
+    options = headers.get("sforce-query-options", "")
     for option in options.split(","):
         name, _, value = option.strip().partition("=")
         if name.strip() == "batchSize" and value.strip().isdigit():
@@ -367,13 +1051,14 @@ def _batch_size(request: Request) -> int:
     return DEFAULT_BATCH
 
 
-def _json_object(request: Request, body: bytes, sobject: SObjectType) -> dict[str, Any]:
+def _json_object(call: ApiCall, type_name: str) -> dict[str, Any]:
     """The request body as a JSON object, or the platform's error for it."""
-    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    media_type = call.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type in {"application/xml", "text/xml"}:
         raise errors.NotEmulated("XML request bodies (Content-Type: application/xml)")
     if media_type != "application/json":
         raise errors.UnsupportedMediaType(media_type or "null")
+    body = call.body
     if not body.strip():
         raise errors.JsonParserError(
             "The HTTP entity body is required, but this request has no entity body."
@@ -390,7 +1075,7 @@ def _json_object(request: Request, body: bytes, sobject: SObjectType) -> dict[st
     if not isinstance(value, dict):
         token = "START_ARRAY" if isinstance(value, list) else "VALUE_STRING"
         raise errors.JsonParserError(
-            f"Cannot deserialize instance of {sobject.name} from {token} value "
+            f"Cannot deserialize instance of {type_name} from {token} value "
             f"{text.strip()[:1]} or request may be missing a required field "
             "at [line:1, column:1]"
         )

@@ -284,6 +284,19 @@ def _lookup(name: str, label: str, target: str, relationship: str, **kw: Any) ->
     )
 
 
+def _external_id() -> Field:
+    """The course's custom external ID field: the key an outside system upserts by."""
+    return Field(
+        "External_Id__c",
+        "External Id",
+        "string",
+        length=255,
+        external_id=True,
+        unique=True,
+        custom=True,
+    )
+
+
 INDUSTRIES = (
     "Agriculture", "Banking", "Chemicals", "Communications", "Construction",
     "Consulting", "Education", "Electronics", "Energy", "Engineering",
@@ -358,6 +371,7 @@ def standard_objects() -> tuple[SObjectType, ...]:
             Field("Website", "Website", "url", length=255),
             *_address("Billing", "Billing"),
             Field("Description", "Account Description", "textarea", length=32000),
+            _external_id(),
         ),
     )
     contact = SObjectType(
@@ -494,6 +508,7 @@ def standard_objects() -> tuple[SObjectType, ...]:
                 defaulted_on_create=True,
             ),
             *_address("", "Address")[1:],
+            _external_id(),
         ),
     )
     user = SObjectType(

@@ -20,17 +20,27 @@ class SandboxStartError(RuntimeError):
 
 
 class BackgroundServer:
-    """One uvicorn server on 127.0.0.1 and a port the OS chose, in a daemon thread."""
+    """One uvicorn server on 127.0.0.1 and a port the OS chose, in a daemon thread.
 
-    def __init__(self, app: Any, cert_file: Path, key_file: Path, name: str) -> None:
+    With a certificate it serves HTTPS (every Salesforce endpoint); without one, plain
+    HTTP, for a site that only loopback reaches.
+    """
+
+    def __init__(
+        self,
+        app: Any,
+        name: str,
+        cert_file: Path | None = None,
+        key_file: Path | None = None,
+    ) -> None:
         self.app = app
         self.name = name
         self._config = uvicorn.Config(
             app,
             host="127.0.0.1",
             port=0,
-            ssl_certfile=str(cert_file),
-            ssl_keyfile=str(key_file),
+            ssl_certfile=str(cert_file) if cert_file else None,
+            ssl_keyfile=str(key_file) if key_file else None,
             log_config=None,
             log_level="warning",
             access_log=False,
@@ -48,7 +58,10 @@ class BackgroundServer:
     def start(self, timeout: float = 10.0) -> int:
         """Listen, and return the port once the server answers connections."""
         try:
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on sockets that say
+            # they are TCP, and without it every reused connection waits ~40 ms on
+            # Nagle's algorithm and delayed ACKs.
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
             sock.bind(("127.0.0.1", 0))
         except OSError as error:
             raise SandboxStartError(
