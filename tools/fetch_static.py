@@ -2,19 +2,20 @@
 
 Training rooms often block CDNs, and myst-nb loads require.js and the Jupyter widgets
 embedder from CDNs by default, as sphinxcontrib-mermaid does mermaid.js. This script
-downloads the exact versions pinned below from the npm registry, checks each tarball
-against the integrity hash pinned here (the `dist.integrity` npm publishes for that
-version), and unpacks only the files the site needs. `_config.yml` points myst-nb
-(`nb_ipywidgets_js`) and sphinxcontrib-mermaid (`mermaid_use_local`) at the copies.
+fetches the exact versions pinned below with `npm pack` (so npm's own configuration
+chooses the registry, and npm checks the registry's integrity metadata), checks each
+tarball again against the integrity hash pinned here (the `dist.integrity` npm
+publishes for that version), and unpacks only the files the site needs. `_config.yml`
+points myst-nb (`nb_ipywidgets_js`) and sphinxcontrib-mermaid (`mermaid_use_local`) at
+the copies.
 
 It downloads nothing when the files are already there and match the manifest it wrote
 last time, so `make book` stays fast and works offline after the first run.
 
 Usage: python tools/fetch_static.py [--check]
-  --check  only verify; exit 1 if anything is missing or altered (no network).
+  --check  only verify; exit 1 if anything is missing or altered (no network, no npm).
 
-The registry defaults to https://registry.npmjs.org/; set NPM_CONFIG_REGISTRY (npm's own
-variable) to use a mirror.
+Fetching needs npm (Node.js) on PATH; once the files are in place it is not needed.
 """
 
 from __future__ import annotations
@@ -25,18 +26,24 @@ import fnmatch
 import hashlib
 import io
 import json
-import os
 import shutil
+import subprocess
 import sys
 import tarfile
-import urllib.request
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 VENDOR = ROOT / "_static" / "vendor"
 MANIFEST = VENDOR / ".manifest.json"  # a dotfile: Sphinx does not publish it
-DEFAULT_REGISTRY = "https://registry.npmjs.org/"
+NPM_MISSING = (
+    "fetch_static: npm (Node.js) is needed the first time you run `make book`, to "
+    "fetch the site's JavaScript (require.js, the Jupyter widgets embedder, mermaid) "
+    "into _static/vendor/; after that the book builds offline without it. npm was not "
+    "found on PATH. On Debian or Ubuntu install it with `sudo apt-get install npm` "
+    "(elsewhere, install Node.js, which includes npm), then run `make book` again."
+)
 
 
 @dataclass(frozen=True)
@@ -58,10 +65,6 @@ class NpmAsset:
         if prefix and relative.startswith(prefix):
             return relative[len(prefix) :]
         return Path(relative).name
-
-    def tarball_url(self, registry: str) -> str:
-        basename = self.name.rsplit("/", 1)[-1]
-        return f"{registry.rstrip('/')}/{self.name}/-/{basename}-{self.version}.tgz"
 
 
 ASSETS = (
@@ -141,10 +144,30 @@ def installed(asset: NpmAsset, manifest: dict) -> bool:
     )
 
 
-def download(url: str) -> bytes:
-    request = urllib.request.Request(url, headers={"User-Agent": "fetch_static.py"})
-    with urllib.request.urlopen(request, timeout=120) as response:
-        return response.read()
+def npm_pack(label: str) -> bytes:
+    """Fetch the tarball of `name@version` with `npm pack` and return its bytes.
+
+    npm picks the registry from its own configuration and checks the tarball against
+    the registry's integrity metadata.
+    """
+    npm = shutil.which("npm")
+    if npm is None:
+        raise SystemExit(NPM_MISSING)
+    print(f"fetch_static: fetching {label} with npm pack")
+    with tempfile.TemporaryDirectory(prefix="fetch_static-") as tmp:
+        command = [npm, "pack", label, "--pack-destination", tmp]
+        command += ["--json", "--ignore-scripts", "--loglevel=error"]
+        # Run in the temporary folder so npm never reads or writes the course's files.
+        result = subprocess.run(
+            command, cwd=tmp, stdout=subprocess.PIPE, text=True, check=False
+        )
+        if result.returncode != 0:
+            raise SystemExit(
+                f"fetch_static: `npm pack {label}` failed (exit {result.returncode}); "
+                "see npm's message above."
+            )
+        (packed,) = json.loads(result.stdout)
+        return (Path(tmp) / packed["filename"]).read_bytes()
 
 
 def unpack(asset: NpmAsset, tarball: bytes) -> dict[str, str]:
@@ -179,7 +202,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="verify only, no network")
     args = parser.parse_args(argv)
 
-    registry = os.environ.get("NPM_CONFIG_REGISTRY") or DEFAULT_REGISTRY
     manifest = json.loads(MANIFEST.read_text()) if MANIFEST.is_file() else {}
     changed = False
 
@@ -192,9 +214,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"fetch_static: {label} missing or altered; run make book")
             return 1
 
-        url = asset.tarball_url(registry)
-        print(f"fetch_static: downloading {label} from {url}")
-        tarball = download(url)
+        tarball = npm_pack(label)
         verify_integrity(tarball, asset.integrity)
         manifest[asset.folder] = {
             "package": label,
