@@ -130,3 +130,39 @@ def test_spent_allocation_raises_refused_request(
             "errorCode": "REQUEST_LIMIT_EXCEEDED",
         }
     ]
+
+
+def test_expired_session_raises_with_the_array_body() -> None:
+    # A sandbox of its own: moving its clock must not expire the module's token.
+    with Sandbox.start(seed=0) as sandbox:
+        sf = connect(sandbox, sandbox.org.access_token())
+        assert sf.query("SELECT Id FROM Lead LIMIT 1")["totalSize"] == 1
+
+        sandbox.clock.advance(sandbox.org.session_timeout * 2)
+        with pytest.raises(SalesforceExpiredSession) as raised:
+            sf.query("SELECT Id FROM Lead LIMIT 1")
+        assert raised.value.status == 401
+        assert raised.value.content == [
+            {"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}
+        ]
+
+
+def test_apexecute_calls_an_apex_rest_service(sandbox: Sandbox, sf: Salesforce) -> None:
+    @sandbox.org.rest_resource("/Echo/*")
+    class Echo:
+        @staticmethod
+        def http_post(context, word):
+            return {"word": word, "path": context.request.requestURI}
+
+        @staticmethod
+        def http_get(context):
+            return context.request.params
+
+    try:
+        answer = sf.apexecute("Echo/hello", method="POST", data={"word": "hi"})
+        assert answer == {"word": "hi", "path": "/Echo/hello"}
+        assert sf.apexecute("Echo/x?a=1", method="GET") == {"a": "1"}
+        with pytest.raises(SalesforceResourceNotFound):
+            sf.apexecute("Nowhere", method="GET")
+    finally:
+        sandbox.org.unregister_rest_resource("/Echo/*")
