@@ -38,6 +38,11 @@ Get a token:
 Then call the API with it:
   curl --cacert {sandbox.ca_file} {org.instance_url}{org.data_url}/sobjects/ \\
     -H "Authorization: Bearer <access_token>"
+
+The systems around the org:
+  Web form (marketing site)  {sandbox.webform.url}
+  Credit bureau              {sandbox.credit_bureau.url}
+                             (header X-Api-Key: {sandbox.credit_bureau.api_key})
 """,
         flush=True,
     )

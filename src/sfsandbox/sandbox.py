@@ -12,6 +12,7 @@ from sfsandbox.org.org import Org
 from sfsandbox.runtime.clock import SimulatedClock
 from sfsandbox.runtime.server import BackgroundServer, SandboxStartError
 from sfsandbox.runtime.tls import SandboxCA
+from sfsandbox.systems.credit_bureau import CreditBureau
 from sfsandbox.systems.webform import WebForm
 
 __all__ = ["Sandbox", "SandboxStartError"]
@@ -30,6 +31,7 @@ class Sandbox:
         self.clock = SimulatedClock()
         self.org = Org(seed, self.clock)
         self.webform = WebForm(self.org)
+        self.credit_bureau = CreditBureau(seed, self.clock)
         self._folder = Path(tempfile.mkdtemp(prefix="sfsandbox-"))
         self._servers: list[BackgroundServer] = []
         self.running = False
@@ -63,6 +65,8 @@ class Sandbox:
         site = BackgroundServer(self.webform.app, "webform")
         self._servers.append(site)
         self.webform.bind(f"http://127.0.0.1:{site.start()}", self.ca_file)
+        # The bureau runs its own server: down(mode="refuse") stops and restarts it.
+        self.credit_bureau.serve(self._ca.cert_file, self._ca.key_file, self.ca_file)
         self.running = True
 
     @property
@@ -77,6 +81,7 @@ class Sandbox:
         self._servers.clear()
         self.org.close()
         self.webform.close()
+        self.credit_bureau.close()
         shutil.rmtree(self._folder, ignore_errors=True)
         self.running = False
 

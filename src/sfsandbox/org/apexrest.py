@@ -43,6 +43,10 @@ The correspondences:
   transaction of the request: an uncaught exception rolls every change back. A failed
   DML statement raises ``DmlException`` with ``getDmlType(i)``, ``getDmlMessage(i)``,
   ``getDmlFieldNames(i)`` and ``getNumDml()``; a bad query raises ``QueryException``.
+  The context *is* the request's ``sfsandbox.apex.ApexTransaction``, the transaction
+  model every piece of sandbox Apex shares, so a handler may also call out
+  (``Http().send(req)``) before its first DML statement, and ``Limits`` and
+  ``Database`` act on the request's transaction.
 - An uncaught exception: HTTP 500 with ``errorCode`` ``APEX_ERROR`` and the message
   ``"<Type>: <message>\\n\\nClass.<Class>.<method>: line N, column C"``. The sandbox's
   Apex exceptions are named as in Apex (``System.DmlException``); a Python built-in
@@ -50,13 +54,16 @@ The correspondences:
   type; an exception class of the lab's own is named by its qualified name, as Apex
   names user-defined exceptions. Lines and columns are those of the Python source.
 - Governor limits of one transaction: 100 SOQL queries, 50,000 query rows, 150 DML
-  statements and 10,000 DML rows; past one, ``System.LimitException``, which a
-  handler cannot catch (the sandbox reports it even if the handler swallowed it).
+  statements, 10,000 DML rows and the callout limits; past one,
+  ``System.LimitException``, which a handler cannot catch (the sandbox reports it even
+  if the handler swallowed it).
 
 Not emulated: XML request and response bodies answer ``NotEmulated``. There are no
 namespaced URLs (the org has none), no ``Database.Savepoint``/``Database.rollback`` and
 no partial-success DML (``Database.insert(records, false)``), and no sharing: ``with
-sharing`` makes no difference, every record is visible, as for the REST API.
+sharing`` makes no difference, every record is visible, as for the REST API. A handler
+runs on the org server's own thread: a callout from it to the org's own API would wait
+for itself until the callout times out.
 """
 
 from __future__ import annotations
@@ -69,7 +76,7 @@ import math
 import re
 import sysconfig
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -79,8 +86,17 @@ from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import Response
 
-from sfsandbox.org import errors, soql
-from sfsandbox.org.ids import is_valid_id
+from sfsandbox.apex.exceptions import ApexException as ApexException
+from sfsandbox.apex.exceptions import DmlException as DmlException
+from sfsandbox.apex.exceptions import DmlFailure as DmlFailure
+from sfsandbox.apex.exceptions import JSONException
+from sfsandbox.apex.exceptions import LimitException as LimitException
+from sfsandbox.apex.exceptions import QueryException as QueryException
+from sfsandbox.apex.exceptions import SObjectException as SObjectException
+from sfsandbox.apex.exceptions import StringException as StringException
+from sfsandbox.apex.exceptions import TypeException as TypeException
+from sfsandbox.apex.transaction import ApexTransaction, running
+from sfsandbox.org import errors
 from sfsandbox.org.rest import _jackson_message
 from sfsandbox.runtime.clock import format_datetime
 
@@ -110,13 +126,6 @@ VALID_STATUS_CODES = frozenset(
 )
 JSON_CONTENT_TYPE = "application/json;charset=UTF-8"
 
-# Per-transaction governor limits (Apex Developer Guide, "Execution Governors and
-# Limits", synchronous limits).
-SOQL_QUERY_LIMIT = 100
-QUERY_ROW_LIMIT = 50_000
-DML_STATEMENT_LIMIT = 150
-DML_ROW_LIMIT = 10_000
-
 # Frames in these folders are "(System Code)" in an APEX_ERROR stack trace.
 SYSTEM_CODE = tuple(
     {Path(__file__).resolve().parent.parent}
@@ -128,95 +137,6 @@ SYSTEM_CODE = tuple(
 class UrlMappingError(ValueError):
     """An invalid ``urlMapping`` or handler: on the platform the class would not
     compile."""
-
-
-# --- Apex exceptions -----------------------------------------------------------------
-
-
-class ApexException(Exception):
-    """An Apex system exception; ``type_name`` is how Apex names it."""
-
-    type_name = "System.Exception"
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-    def getMessage(self) -> str:  # noqa: N802 - the Apex method's name
-        return self.message
-
-    def getTypeName(self) -> str:  # noqa: N802
-        return self.type_name
-
-
-class DmlException(ApexException):
-    """A DML statement failed; every failed row keeps the platform's status code."""
-
-    type_name = "System.DmlException"
-
-    def __init__(self, operation: str, failures: list[DmlFailure]) -> None:
-        first = failures[0]
-        where = f"row {first.row}"
-        if first.record_id:
-            where += f" with id {first.record_id}"
-        super().__init__(
-            f"{operation} failed. First exception on {where}; first error: "
-            f"{first.status_code}, {first.message}: [{', '.join(first.fields)}]"
-        )
-        self.failures = failures
-
-    def getNumDml(self) -> int:  # noqa: N802
-        return len(self.failures)
-
-    def getDmlType(self, index: int) -> str:  # noqa: N802
-        """The failed row's status code, e.g. ``"REQUIRED_FIELD_MISSING"``."""
-        return self.failures[index].status_code
-
-    def getDmlMessage(self, index: int) -> str:  # noqa: N802
-        return self.failures[index].message
-
-    def getDmlFieldNames(self, index: int) -> list[str]:  # noqa: N802
-        return list(self.failures[index].fields)
-
-    def getDmlIndex(self, index: int) -> int:  # noqa: N802
-        return self.failures[index].row
-
-
-@dataclasses.dataclass(frozen=True)
-class DmlFailure:
-    """One row of a DML statement that the save rejected."""
-
-    row: int
-    status_code: str
-    message: str
-    fields: tuple[str, ...] = ()
-    record_id: str = ""
-
-
-class QueryException(ApexException):
-    type_name = "System.QueryException"
-
-
-class SObjectException(ApexException):
-    type_name = "System.SObjectException"
-
-
-class StringException(ApexException):
-    type_name = "System.StringException"
-
-
-class TypeException(ApexException):
-    type_name = "System.TypeException"
-
-
-class JSONException(ApexException):  # noqa: N818 - Apex's name
-    type_name = "System.JSONException"
-
-
-class LimitException(ApexException):  # noqa: N818
-    """A governor limit was passed; Apex code cannot catch it."""
-
-    type_name = "System.LimitException"
 
 
 # --- RestContext ---------------------------------------------------------------------
@@ -252,194 +172,14 @@ class RestResponse:
         self.headers[name] = value
 
 
-class RestContext:
-    """What a handler gets: the request, the response, and DML and SOQL on the org.
-
-    Every DML statement and query runs in the request's one transaction.
-    """
+class RestContext(ApexTransaction):
+    """What a handler gets: the request, the response, and the request's Apex
+    transaction (DML, SOQL, callouts and their limits; see ``sfsandbox.apex``)."""
 
     def __init__(self, org: Org, request: RestRequest) -> None:
-        self.org = org
+        super().__init__(org)
         self.request = request
         self.response = RestResponse()
-        self.limit_error: LimitException | None = None
-        self._queries = 0
-        self._query_rows = 0
-        self._dml_statements = 0
-        self._dml_rows = 0
-
-    # --- DML -------------------------------------------------------------------------
-
-    def insert(
-        self, sobject: str, records: Mapping[str, Any] | Iterable[Mapping[str, Any]]
-    ) -> Any:
-        """``insert``: one record (returns its Id) or a list (returns their Ids)."""
-        return self._dml("Insert", sobject, records)
-
-    def update(
-        self, sobject: str, records: Mapping[str, Any] | Iterable[Mapping[str, Any]]
-    ) -> None:
-        """``update``: each record names its ``Id`` and the fields to change."""
-        self._dml("Update", sobject, records)
-
-    def delete(self, sobject: str, record_ids: str | Iterable[str]) -> None:
-        """``delete``: by Id (or a list of Ids)."""
-        rows = [record_ids] if isinstance(record_ids, str) else list(record_ids)
-        self._dml("Delete", sobject, [{"Id": record_id} for record_id in rows])
-
-    def _dml(self, operation: str, name: str, records: Any) -> Any:
-        sobject = self.org.schema.get(name)
-        if sobject is None:
-            raise TypeException(f"Invalid sObject type: {name}")
-        single = isinstance(records, Mapping)
-        rows = [records] if single else list(records)
-        self._count_dml(len(rows))
-
-        store = self.org.store
-        failures: list[DmlFailure] = []
-        new_ids: list[str] = []
-        with store.lock:
-            store.conn.execute("SAVEPOINT apex_dml")
-            try:
-                for number, values in enumerate(rows):
-                    record_id = self._dml_row(operation, sobject, number, values)
-                    if isinstance(record_id, DmlFailure):
-                        failures.append(record_id)
-                    else:
-                        new_ids.append(record_id)
-            except BaseException:
-                store.conn.execute("ROLLBACK TO apex_dml")
-                store.conn.execute("RELEASE apex_dml")
-                raise
-            # A DML statement is all or nothing (Apex: "allOrNone" by default).
-            if failures:
-                store.conn.execute("ROLLBACK TO apex_dml")
-            store.conn.execute("RELEASE apex_dml")
-        if failures:
-            raise DmlException(operation, failures)
-        if operation == "Insert":
-            return new_ids[0] if single else new_ids
-        return None
-
-    def _dml_row(
-        self, operation: str, sobject: Any, number: int, values: Mapping[str, Any]
-    ) -> str | DmlFailure:
-        """One row of a DML statement: its Id, or why the save rejected it."""
-        values = dict(values)
-        for key in values:
-            if key != "attributes" and sobject.field(key) is None:
-                # Apex: sObject.put() with an unknown field name.
-                raise SObjectException(f"Invalid field {key} for {sobject.name}")
-        record_id = values.pop("Id", None)
-        if record_id is not None and not (
-            isinstance(record_id, str) and is_valid_id(record_id)
-        ):
-            raise StringException(f"Invalid id: {record_id}")
-
-        store = self.org.store
-        try:
-            if operation == "Insert":
-                if record_id:
-                    return DmlFailure(
-                        number,
-                        "INVALID_FIELD_FOR_INSERT_UPDATE",
-                        "cannot specify Id in an insert call",
-                        ("Id",),
-                        record_id,
-                    )
-                return store.insert(sobject, values)
-            if not record_id:
-                return DmlFailure(
-                    number,
-                    "MISSING_ARGUMENT",
-                    f"Id not specified in an {operation.lower()} call",
-                )
-            if operation == "Update":
-                store.update(sobject, record_id, values)
-            else:
-                store.delete(sobject, record_id)
-            return record_id
-        except errors.NotEmulated:
-            raise
-        except errors.NotFound:
-            # UNVERIFIED: the code Apex reports for a well-formed Id of no record.
-            return DmlFailure(
-                number,
-                "INVALID_CROSS_REFERENCE_KEY",
-                "invalid cross reference id",
-                (),
-                record_id or "",
-            )
-        except errors.JsonParserError as error:
-            # A value of the wrong type: a compile or assignment error in Apex.
-            raise SObjectException(error.message) from None
-        except errors.SalesforceError as error:
-            return DmlFailure(
-                number,
-                error.error_code,
-                error.message,
-                tuple(error.fields or ()),
-                record_id or "",
-            )
-
-    def _count_dml(self, rows: int) -> None:
-        self._dml_statements += 1
-        self._dml_rows += rows
-        if self._dml_statements > DML_STATEMENT_LIMIT:
-            self._limit(f"Too many DML statements: {self._dml_statements}")
-        if self._dml_rows > DML_ROW_LIMIT:
-            self._limit(f"Too many DML rows: {self._dml_rows}")
-
-    # --- SOQL ------------------------------------------------------------------------
-
-    def query(self, text: str) -> list[dict[str, Any]]:
-        """``Database.query``: the records, shaped as the REST API shows them."""
-        compiled = self._compile(text)
-        if compiled.is_count:
-            raise QueryException(
-                "SELECT COUNT() returns a number: use count_query() (Apex: "
-                "Database.countQuery)"
-            )
-        store = self.org.store
-        with store.lock:
-            total = soql.count(store.conn, compiled)
-            self._count_rows(total)
-            return soql.run_page(
-                store.conn, compiled, 0, max(total, 1), self.org.api_version
-            )
-
-    def count_query(self, text: str) -> int:
-        """``Database.countQuery``: the number a ``SELECT COUNT()`` query counts."""
-        compiled = self._compile(text)
-        if not compiled.is_count:
-            raise QueryException("count_query() takes a SELECT COUNT() query")
-        with self.org.store.lock:
-            total = soql.count(self.org.store.conn, compiled)
-        self._count_rows(total)
-        return total
-
-    def _compile(self, text: str) -> soql.CompiledQuery:
-        self._queries += 1
-        if self._queries > SOQL_QUERY_LIMIT:
-            self._limit(f"Too many SOQL queries: {self._queries}")
-        try:
-            return soql.compile_query(
-                soql.parse_soql(text), self.org.schema, self.org.clock.now()
-            )
-        except errors.NotEmulated:
-            raise
-        except errors.SalesforceError as error:
-            raise QueryException(error.message) from None
-
-    def _count_rows(self, rows: int) -> None:
-        # COUNT() queries count each row they count towards the limit too.
-        if self._query_rows + rows > QUERY_ROW_LIMIT:
-            self._limit(f"Too many query rows: {self._query_rows + rows}")
-        self._query_rows += rows
-
-    def _limit(self, message: str) -> None:
-        self.limit_error = LimitException(message)
-        raise self.limit_error
 
 
 # --- registration and matching ----------------------------------------------------
@@ -595,7 +335,7 @@ class ApexRest:
         )
         context = RestContext(self.org, apex_request)
         try:
-            with self.org.store.transaction():
+            with running(context):
                 result = handler(context, **arguments)
                 if context.limit_error is not None:
                     raise context.limit_error

@@ -11,6 +11,12 @@ from typing import Any
 import httpx
 import requests
 
+from sfsandbox.apex.credentials import (
+    ExternalCredentials,
+    NamedCredentials,
+    RemoteSiteSettings,
+)
+from sfsandbox.apex.runtime import ApexRuntime
 from sfsandbox.org.apexrest import ApexRest, ApexRestResource
 from sfsandbox.org.auth import Auth, ConnectedApp, UserCredentials
 from sfsandbox.org.ids import IdFactory
@@ -54,6 +60,7 @@ class Org:
         # Every user has the one profile the sandbox knows (no profiles are emulated).
         self.profile_id = self.ids.new("00e")
         self.apex_rest = ApexRest(self)
+        self.apex = ApexRuntime(self)  # transactions, callouts, their Setup
         self.limits = OrgLimits(clock)  # the API request allocation, settable
         self.app = OrgApp(self)
         self.instance_url = ""
@@ -80,6 +87,7 @@ class Org:
         self.instance_url = instance_url
         self._ca_file = ca_file
         self._ssl_context = context
+        self.apex.bind(context)
 
     @property
     def client_id(self) -> str:
@@ -174,6 +182,21 @@ class Org:
         return self.apex_rest.resources
 
     @property
+    def named_credentials(self) -> NamedCredentials:
+        """Setup > Named Credentials: ``callout:<Name>`` endpoints."""
+        return self.apex.named_credentials
+
+    @property
+    def external_credentials(self) -> ExternalCredentials:
+        """Setup > Named Credentials > External Credentials: callout authentication."""
+        return self.apex.external_credentials
+
+    @property
+    def remote_site_settings(self) -> RemoteSiteSettings:
+        """Setup > Remote Site Settings: the plain URLs a callout may reach."""
+        return self.apex.remote_site_settings
+
+    @property
     def data_url(self) -> str:
         """The REST API's base path for this org's API version."""
         return f"/services/data/v{self.api_version}"
@@ -218,3 +241,4 @@ class Org:
     def close(self) -> None:
         if "http" in self.__dict__:
             self.http.close()
+        self.apex.close()

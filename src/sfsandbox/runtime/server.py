@@ -55,14 +55,21 @@ class BackgroundServer:
         self._error: BaseException | None = None
         self.port = 0
 
-    def start(self, timeout: float = 10.0) -> int:
-        """Listen, and return the port once the server answers connections."""
+    def start(self, timeout: float = 10.0, port: int = 0) -> int:
+        """Listen, and return the port once the server answers connections.
+
+        ``port`` 0 lets the OS choose; a given port is for listening again where a
+        stopped server listened (a system brought back up after refusing connections).
+        """
         try:
             # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on sockets that say
             # they are TCP, and without it every reused connection waits ~40 ms on
             # Nagle's algorithm and delayed ACKs.
             sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-            sock.bind(("127.0.0.1", 0))
+            if port:
+                # The old server's closed connections may still be in TIME_WAIT.
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(("127.0.0.1", port))
         except OSError as error:
             raise SandboxStartError(
                 f"{self.name}: could not open a port on 127.0.0.1 ({error}). Is "

@@ -2,4 +2,7 @@
 
 - ``webform``: the marketing site's "Request a demo" form, which creates Leads in the
   org from its server side (the Remote Call-In pattern).
+- ``credit_bureau``: the credit bureau the org calls out to (Request and Reply): REST
+  credit checks, SOAP address verification (``address_verification``), faults on
+  demand and a wiretap.
 """

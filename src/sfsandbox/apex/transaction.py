@@ -1,0 +1,384 @@
+"""One Apex transaction: DML and SOQL on the org's store, callouts, governor limits.
+
+Every piece of "Apex" the sandbox runs, an Apex REST handler or a lab's block of code,
+runs in one ``ApexTransaction``:
+
+- DML (``insert``, ``update``, ``delete``) and SOQL (``query``, ``count_query``) on the
+  org's records. The first DML statement opens the store's transaction; it commits when
+  the Apex code ends normally and rolls back whole when an exception escapes.
+- From that first DML statement on (even one that failed: an UNVERIFIED, plain
+  choice), the transaction has *uncommitted work pending* and a callout raises
+  ``CalloutException`` (Apex Developer Guide, "Callout Limits and Limitations"). The
+  sandbox's store transaction and the platform's rule line up: a callout never runs
+  while the store is locked for this transaction.
+- Governor limits, counted per transaction (Apex Developer Guide, "Execution Governors
+  and Limits"): 100 SOQL queries, 50,000 query rows, 150 DML statements, 10,000 DML
+  rows, 100 callouts and 120,000 ms of cumulative callout time. Past a limit,
+  ``System.LimitException``, which Apex code cannot catch: the transaction re-raises it
+  at its end even if the code swallowed it, and rolls back.
+
+The transaction running in this thread is ``current_transaction()``; ``Http``,
+``Limits`` and ``Database`` act on it, as their Apex namesakes act on the running
+transaction. While DML work is pending the store is locked for this thread, so other
+API requests to the org wait until the transaction ends (keep such blocks short, and
+make no HTTP request to the org's own API from inside one: it would wait for itself).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import dataclasses
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import ExitStack, contextmanager
+from typing import TYPE_CHECKING, Any
+
+from sfsandbox.apex.exceptions import (
+    DmlException,
+    DmlFailure,
+    LimitException,
+    QueryException,
+    SObjectException,
+    StringException,
+    TypeException,
+)
+from sfsandbox.org import errors, soql
+from sfsandbox.org.ids import is_valid_id
+
+if TYPE_CHECKING:
+    from sfsandbox.org.org import Org
+
+# Per-transaction governor limits (Apex Developer Guide, "Execution Governors and
+# Limits", synchronous limits; the callout limits are the same for asynchronous Apex).
+SOQL_QUERY_LIMIT = 100
+QUERY_ROW_LIMIT = 50_000
+DML_STATEMENT_LIMIT = 150
+DML_ROW_LIMIT = 10_000
+CALLOUT_LIMIT = 100
+CALLOUT_TIME_LIMIT_MS = 120_000
+# "Maximum size of callout request or response": 6 MB synchronous, 12 MB asynchronous.
+# The platform's message counts bytes in decimal ("Exceeded max size limit of 6000000").
+CALLOUT_SIZE_LIMIT = 6_000_000
+ASYNC_CALLOUT_SIZE_LIMIT = 12_000_000
+
+_current: contextvars.ContextVar[ApexTransaction | None] = contextvars.ContextVar(
+    "sfsandbox_apex_transaction", default=None
+)
+
+
+class NoApexTransaction(RuntimeError):
+    """Apex-only code (``Http().send``, ``Limits``, ``Database``) ran outside any
+    Apex transaction: a Python-side mistake, not a platform error."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(
+            f"{what} runs inside an Apex transaction: put it in a "
+            "`with org.apex.transaction():` block (or an Apex REST handler)."
+        )
+
+
+def current_transaction(what: str = "This Apex code") -> ApexTransaction:
+    """The Apex transaction running in this thread, or ``NoApexTransaction``."""
+    transaction = _current.get()
+    if transaction is None:
+        raise NoApexTransaction(what)
+    return transaction
+
+
+@dataclasses.dataclass(frozen=True)
+class CalloutRecord:
+    """One callout of a transaction, as a lab may show it: what was asked, what came
+    back (or the exception), and the simulated milliseconds it was charged."""
+
+    method: str
+    endpoint: str
+    url: str
+    status_code: int | None
+    charged_ms: int
+    error: str = ""
+
+
+class ApexTransaction:
+    """DML, SOQL and callouts of one Apex transaction on ``org``, with its limits.
+
+    ``asynchronous`` is true for asynchronous Apex (``@future``, Queueable), where a
+    callout may carry 12 MB instead of 6 MB.
+    """
+
+    def __init__(self, org: Org, *, asynchronous: bool = False) -> None:
+        self.org = org
+        self.asynchronous = asynchronous
+        self.limit_error: LimitException | None = None
+        self.callout_log: list[CalloutRecord] = []
+        self._queries = 0
+        self._query_rows = 0
+        self._dml_statements = 0
+        self._dml_rows = 0
+        self._callouts = 0
+        self._callout_time_ms = 0
+        self._store_work: ExitStack | None = None
+
+    # --- state that callouts and Limits read -----------------------------------------
+
+    @property
+    def has_pending_work(self) -> bool:
+        """Has a DML statement run (so a callout would raise ``CalloutException``)?"""
+        return self._store_work is not None
+
+    @property
+    def callouts(self) -> int:
+        return self._callouts
+
+    @property
+    def callout_time_ms(self) -> int:
+        """Simulated milliseconds charged to this transaction's callouts so far."""
+        return self._callout_time_ms
+
+    @property
+    def callout_size_limit(self) -> int:
+        return ASYNC_CALLOUT_SIZE_LIMIT if self.asynchronous else CALLOUT_SIZE_LIMIT
+
+    def count_callout(self) -> None:
+        """Count one callout against the limit of 100 (101st: ``LimitException``)."""
+        self._callouts += 1
+        if self._callouts > CALLOUT_LIMIT:
+            # Observed: "System.LimitException: Too many callouts: 101".
+            self._limit(f"Too many callouts: {self._callouts}")
+
+    def charge_callout_time(self, milliseconds: int) -> None:
+        """Add simulated callout time to the cumulative total."""
+        self._callout_time_ms += milliseconds
+
+    # --- DML -------------------------------------------------------------------------
+
+    def insert(
+        self, sobject: str, records: Mapping[str, Any] | Iterable[Mapping[str, Any]]
+    ) -> Any:
+        """``insert``: one record (returns its Id) or a list (returns their Ids)."""
+        return self._dml("Insert", sobject, records)
+
+    def update(
+        self, sobject: str, records: Mapping[str, Any] | Iterable[Mapping[str, Any]]
+    ) -> None:
+        """``update``: each record names its ``Id`` and the fields to change."""
+        self._dml("Update", sobject, records)
+
+    def delete(self, sobject: str, record_ids: str | Iterable[str]) -> None:
+        """``delete``: by Id (or a list of Ids)."""
+        rows = [record_ids] if isinstance(record_ids, str) else list(record_ids)
+        self._dml("Delete", sobject, [{"Id": record_id} for record_id in rows])
+
+    def _dml(self, operation: str, name: str, records: Any) -> Any:
+        sobject = self.org.schema.get(name)
+        if sobject is None:
+            raise TypeException(f"Invalid sObject type: {name}")
+        single = isinstance(records, Mapping)
+        rows = [records] if single else list(records)
+        self._count_dml(len(rows))
+        self._begin_store_work()
+
+        store = self.org.store
+        failures: list[DmlFailure] = []
+        new_ids: list[str] = []
+        with store.lock:
+            store.conn.execute("SAVEPOINT apex_dml")
+            try:
+                for number, values in enumerate(rows):
+                    record_id = self._dml_row(operation, sobject, number, values)
+                    if isinstance(record_id, DmlFailure):
+                        failures.append(record_id)
+                    else:
+                        new_ids.append(record_id)
+            except BaseException:
+                store.conn.execute("ROLLBACK TO apex_dml")
+                store.conn.execute("RELEASE apex_dml")
+                raise
+            # A DML statement is all or nothing (Apex: "allOrNone" by default).
+            if failures:
+                store.conn.execute("ROLLBACK TO apex_dml")
+            store.conn.execute("RELEASE apex_dml")
+        if failures:
+            raise DmlException(operation, failures)
+        if operation == "Insert":
+            return new_ids[0] if single else new_ids
+        return None
+
+    def _dml_row(
+        self, operation: str, sobject: Any, number: int, values: Mapping[str, Any]
+    ) -> str | DmlFailure:
+        """One row of a DML statement: its Id, or why the save rejected it."""
+        values = dict(values)
+        for key in values:
+            if key != "attributes" and sobject.field(key) is None:
+                # Apex: sObject.put() with an unknown field name.
+                raise SObjectException(f"Invalid field {key} for {sobject.name}")
+        record_id = values.pop("Id", None)
+        if record_id is not None and not (
+            isinstance(record_id, str) and is_valid_id(record_id)
+        ):
+            raise StringException(f"Invalid id: {record_id}")
+
+        store = self.org.store
+        try:
+            if operation == "Insert":
+                if record_id:
+                    return DmlFailure(
+                        number,
+                        "INVALID_FIELD_FOR_INSERT_UPDATE",
+                        "cannot specify Id in an insert call",
+                        ("Id",),
+                        record_id,
+                    )
+                return store.insert(sobject, values)
+            if not record_id:
+                return DmlFailure(
+                    number,
+                    "MISSING_ARGUMENT",
+                    f"Id not specified in an {operation.lower()} call",
+                )
+            if operation == "Update":
+                store.update(sobject, record_id, values)
+            else:
+                store.delete(sobject, record_id)
+            return record_id
+        except errors.NotEmulated:
+            raise
+        except errors.NotFound:
+            # UNVERIFIED: the code Apex reports for a well-formed Id of no record.
+            return DmlFailure(
+                number,
+                "INVALID_CROSS_REFERENCE_KEY",
+                "invalid cross reference id",
+                (),
+                record_id or "",
+            )
+        except errors.JsonParserError as error:
+            # A value of the wrong type: a compile or assignment error in Apex.
+            raise SObjectException(error.message) from None
+        except errors.SalesforceError as error:
+            return DmlFailure(
+                number,
+                error.error_code,
+                error.message,
+                tuple(error.fields or ()),
+                record_id or "",
+            )
+
+    def _count_dml(self, rows: int) -> None:
+        self._dml_statements += 1
+        self._dml_rows += rows
+        if self._dml_statements > DML_STATEMENT_LIMIT:
+            self._limit(f"Too many DML statements: {self._dml_statements}")
+        if self._dml_rows > DML_ROW_LIMIT:
+            self._limit(f"Too many DML rows: {self._dml_rows}")
+
+    def _begin_store_work(self) -> None:
+        """Open the store's transaction at the first DML statement."""
+        if self._store_work is None:
+            work = ExitStack()
+            work.enter_context(self.org.store.transaction())
+            self._store_work = work
+
+    # --- SOQL ------------------------------------------------------------------------
+
+    def query(self, text: str) -> list[dict[str, Any]]:
+        """``Database.query``: the records, shaped as the REST API shows them."""
+        compiled = self._compile(text)
+        if compiled.is_count:
+            raise QueryException(
+                "SELECT COUNT() returns a number: use count_query() (Apex: "
+                "Database.countQuery)"
+            )
+        store = self.org.store
+        with store.lock:
+            total = soql.count(store.conn, compiled)
+            self._count_rows(total)
+            return soql.run_page(
+                store.conn, compiled, 0, max(total, 1), self.org.api_version
+            )
+
+    def count_query(self, text: str) -> int:
+        """``Database.countQuery``: the number a ``SELECT COUNT()`` query counts."""
+        compiled = self._compile(text)
+        if not compiled.is_count:
+            raise QueryException("count_query() takes a SELECT COUNT() query")
+        with self.org.store.lock:
+            total = soql.count(self.org.store.conn, compiled)
+        self._count_rows(total)
+        return total
+
+    def _compile(self, text: str) -> soql.CompiledQuery:
+        self._queries += 1
+        if self._queries > SOQL_QUERY_LIMIT:
+            self._limit(f"Too many SOQL queries: {self._queries}")
+        try:
+            return soql.compile_query(
+                soql.parse_soql(text), self.org.schema, self.org.clock.now()
+            )
+        except errors.NotEmulated:
+            raise
+        except errors.SalesforceError as error:
+            raise QueryException(error.message) from None
+
+    def _count_rows(self, rows: int) -> None:
+        # COUNT() queries count each row they count towards the limit too.
+        if self._query_rows + rows > QUERY_ROW_LIMIT:
+            self._limit(f"Too many query rows: {self._query_rows + rows}")
+        self._query_rows += rows
+
+    def _limit(self, message: str) -> None:
+        error = LimitException(message)
+        if self.limit_error is None:
+            # The platform ends the transaction at the first limit passed; code that
+            # swallowed it and went on does not change what the transaction reports.
+            self.limit_error = error
+        raise error
+
+    # --- Limits ----------------------------------------------------------------------
+
+    def usage(self) -> dict[str, tuple[int, int]]:
+        """Each limit's use and maximum, as ``Limits.getX()``/``getLimitX()`` say."""
+        return {
+            "Queries": (self._queries, SOQL_QUERY_LIMIT),
+            "QueryRows": (self._query_rows, QUERY_ROW_LIMIT),
+            "DmlStatements": (self._dml_statements, DML_STATEMENT_LIMIT),
+            "DmlRows": (self._dml_rows, DML_ROW_LIMIT),
+            "Callouts": (self._callouts, CALLOUT_LIMIT),
+        }
+
+    # --- the end of the transaction --------------------------------------------------
+
+    def _end(self, error: BaseException | None) -> None:
+        """Commit the store's work, or roll it back when ``error`` is set."""
+        work, self._store_work = self._store_work, None
+        if work is None:
+            return
+        if error is None:
+            work.close()
+        else:
+            work.__exit__(type(error), error, error.__traceback__)
+
+
+@contextmanager
+def running(transaction: ApexTransaction) -> Iterator[ApexTransaction]:
+    """Run Apex code in ``transaction``: commit at the end, roll back on an exception.
+
+    A ``LimitException`` is raised at the end even if the code caught it. Apex has no
+    nested transactions, so one thread runs one transaction at a time.
+    """
+    if _current.get() is not None:
+        raise RuntimeError(
+            "An Apex transaction is already running in this thread; Apex has no "
+            "nested transactions."
+        )
+    token = _current.set(transaction)
+    try:
+        try:
+            yield transaction
+            if transaction.limit_error is not None:
+                raise transaction.limit_error
+        except BaseException as error:
+            transaction._end(error)
+            raise
+        transaction._end(None)
+    finally:
+        _current.reset(token)
