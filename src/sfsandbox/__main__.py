@@ -28,6 +28,10 @@ Instance URL   {org.instance_url}
 CA file        {sandbox.ca_file}
 Client ID      {org.client_id}
 Client secret  {org.client_secret}
+Integration user (for SOAP login() at {org.soap_url}):
+  username {org.integration_user.username}
+  password {org.integration_user.password}
+  security token {org.integration_user.security_token}
 
 Get a token:
   curl --cacert {sandbox.ca_file} {org.token_url} \\

@@ -50,10 +50,17 @@ def check_get_token(get_token: Callable[[], Any], sandbox: Any) -> None:
 
 
 def check_call(call: Callable[..., Any], sandbox: Any) -> None:
-    """Exercise 2: ``call()`` gets a new token once when the session has expired."""
+    """Exercise 2: ``call()`` logs in again once, and only when the session expired."""
     check = Check("Exercise 2, re-authenticate on 401")
     path = f"{sandbox.org.data_url}/sobjects/Lead/describe"
-    first = check.run("call('GET', ...)", call, "GET", path)
+    auth = sandbox.org.auth
+
+    def logins_during(*args: Any) -> tuple[Any, int]:
+        before = auth.sessions_started
+        answer = check.run("call('GET', ...)", call, *args)
+        return answer, auth.sessions_started - before
+
+    first, logins = logins_during("GET", path)
     check.expect(
         hasattr(first, "status_code"),
         "call() returns the httpx response",
@@ -66,13 +73,25 @@ def check_call(call: Callable[..., Any], sandbox: Any) -> None:
         "has expired. On a 401 INVALID_SESSION_ID, get a new token with get_token(), "
         "keep it in `token`, and send the request once more.",
     )
-    sandbox.clock.advance(hours=3)
-    again = check.run("call() after the session expired", call, "GET", path)
     check.expect(
-        getattr(again, "status_code", None) == 200,
-        "after the next session expired, it logged in again and succeeded",
+        logins <= 1,
+        "it logged in at most once",
+        f"it logged in {logins} times for one call: retry once, not in a loop.",
+    )
+    _, logins = logins_during("GET", path)
+    check.expect(
+        logins == 0,
+        "the next call reuses the new token",
+        "the next call logged in again although the token still worked: keep the "
+        "new token in the global `token` (declare `global token`) and reuse it.",
+    )
+    sandbox.clock.advance(hours=3)
+    again, logins = logins_during("GET", path)
+    check.expect(
+        getattr(again, "status_code", None) == 200 and logins == 1,
+        "after the next session expired, it logged in once and succeeded",
         "after the next session expired, call() answered "
-        f"{getattr(again, 'status_code', again)}.",
+        f"{getattr(again, 'status_code', again)} after {logins} logins.",
     )
     check.report()
 
@@ -133,9 +152,11 @@ def check_account_with_contacts(
             ).fetchone()
         return n
 
+    # New names at every run of the check, so an earlier failed try leaves no trace.
+    run = org.ids.new("a0F")[9:15]
     good = [{"LastName": "Okafor"}, {"FirstName": "Mei", "LastName": "Lin"}]
     answer = check.run(
-        "account_with_contacts", account_with_contacts, "Harbor Check Ltd", good
+        "account_with_contacts", account_with_contacts, f"Harbor Check {run}", good
     )
     check.expect(
         isinstance(answer, dict) and "compositeResponse" in answer,
@@ -165,9 +186,9 @@ def check_account_with_contacts(
 
     bad = [{"LastName": "Okafor"}, {"FirstName": "No last name"}]
     check.run("account_with_contacts with a bad Contact", account_with_contacts,
-              "Harbor Rollback Ltd", bad)  # fmt: skip
+              f"Harbor Rollback {run}", bad)  # fmt: skip
     check.expect(
-        accounts_named("Harbor Rollback Ltd") == 0,
+        accounts_named(f"Harbor Rollback {run}") == 0,
         "when one Contact fails, nothing is kept (allOrNone)",
         "a Contact failed but the Account was kept: set allOrNone to true.",
     )
@@ -203,12 +224,15 @@ def check_lead_intake(sandbox: Any, token: str) -> None:
         again.status_code == 200 and again.json() == lead_id,
         "the same submission again returns the same Lead",
         f"the same submission again answered {again.status_code} {again.text[:200]}: "
-        "look the submission up by External_Id__c before inserting.",
+        "look the submission up by External_Id__c before inserting, and return "
+        "the Id of the Lead found (known[0]['Id']).",
     )
-    missing = org.http.post(url, json={**body, "submissionId": ""}, headers=headers)
+    anonymous = {**body, "submissionId": "", "email": "no.id@example.com"}
+    missing = org.http.post(url, json=anonymous, headers=headers)
     check.expect(
         missing.status_code == 400,
         "a submission without an ID answers 400",
-        f"a submission without an ID answered {missing.status_code}.",
+        f"a submission without an ID answered {missing.status_code} "
+        f"{missing.text[:200]}: check submissionId first and answer 400.",
     )
     check.report()

@@ -144,6 +144,7 @@ class Auth:
         self.apps: dict[str, ConnectedApp] = {}
         self._credentials: dict[str, UserCredentials] = {}
         self._sessions: dict[str, Session] = {}
+        self.sessions_started = 0  # every login ever, for lab checks and tests
         self._session_timeout = DEFAULT_SESSION_TIMEOUT
         self._lock = threading.Lock()
 
@@ -349,6 +350,7 @@ class Auth:
         session = Session(access_token, user_id, app, int(now.timestamp() * 1000), now)
         with self._lock:
             self._sessions[access_token] = session
+            self.sessions_started += 1
         return session
 
     def session(self, authorization: str | None) -> Session:
