@@ -1,6 +1,6 @@
 """Helpers for the course's lab notebooks: exercise checks and small widgets."""
 
 from sfsandbox.lab.checks import Check
-from sfsandbox.lab.widgets import records_frame, soql_console
+from sfsandbox.lab.widgets import credit_check_panel, records_frame, soql_console
 
-__all__ = ["Check", "records_frame", "soql_console"]
+__all__ = ["Check", "credit_check_panel", "records_frame", "soql_console"]

@@ -53,3 +53,68 @@ def soql_console(
     run.on_click(execute)
     execute()
     return widgets.VBox([text, widgets.HBox([run, status]), output])
+
+
+def explain_callout_failure(error: Exception) -> str:
+    """A failed credit check in words a sales rep understands, with the cause."""
+    text = str(error)
+    if "Read timed out" in text or "maximum time allotted" in text:
+        return (
+            "The credit bureau did not answer in time. Try again in a minute "
+            f"({type(error).__name__}: {text})."
+        )
+    if "Unable to tunnel" in text or "Unexpected end of file" in text:
+        return f"The credit bureau cannot be reached right now ({text})."
+    return f"The credit check failed: {type(error).__name__}: {text}"
+
+
+def credit_check_panel(
+    org: Any, account_id: str, run_check: Any, start: bool = True
+) -> widgets.VBox:
+    """An Account view with a "Run Credit Check" button.
+
+    ``run_check(account)`` is the lab's Apex-like code: it gets the Account's fields and
+    returns the bureau's check (a dict with ``score``, ``rating`` and ``riskBand``), or
+    raises. The button stays usable after a failure. With ``start``, the panel runs one
+    check when it is made, so its answer is saved with the notebook and shows on the
+    static site.
+    """
+    account_type = org.schema.get("Account")
+    row = org.store.find(account_type, account_id) or {}
+    header = widgets.HTML(
+        f"<b>{row.get('Name', account_id)}</b> · {row.get('Industry') or ''} · "
+        f"{row.get('BillingCity') or ''}, {row.get('BillingCountry') or ''}"
+    )
+    button = widgets.Button(
+        description="Run Credit Check", icon="search", button_style="primary"
+    )
+    progress = widgets.IntProgress(
+        value=0, min=0, max=1, bar_style="info", layout=widgets.Layout(width="160px")
+    )
+    result = widgets.HTML("<i>No credit check yet.</i>")
+
+    def run(_: Any = None) -> None:
+        button.disabled = True
+        progress.value, progress.bar_style = 0, "info"
+        result.value = "<i>Calling the credit bureau…</i>"
+        try:
+            with org.apex.transaction():
+                answer = run_check(dict(org.store.find(account_type, account_id) or {}))
+            result.value = (
+                f"Score <b>{answer['score']}</b> · rating <b>{answer['rating']}</b> · "
+                f"risk {answer['riskBand'].replace('_', ' ').lower()}"
+            )
+            progress.bar_style = "success"
+        except Exception as error:  # any failure is shown, never raised into the page
+            result.value = (
+                f"<span style='color:#b00020'>{explain_callout_failure(error)}</span>"
+            )
+            progress.bar_style = "danger"
+        finally:
+            progress.value = 1
+            button.disabled = False
+
+    button.on_click(run)
+    if start:
+        run()
+    return widgets.VBox([header, widgets.HBox([button, progress]), result])
