@@ -19,6 +19,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from sfsandbox import Sandbox
+from sfsandbox.org.rest import SalesforceJSONResponse
 
 API = "/services/data/v62.0"
 APEX = "/services/apexrest"
@@ -312,6 +313,74 @@ CASES += [
 ]  # fmt: skip
 
 
+def nested(depth: int) -> bytes:
+    """An Account body whose Description is a JSON array ``depth`` levels deep."""
+    return b'{"Name": "N", "Description": ' + b"[" * depth + b"]" * depth + b"}"
+
+
+def long_query(length: int) -> str:
+    """A valid query padded with spaces to ``length`` characters."""
+    text = "SELECT Id FROM Account WHERE Name = 'x'"
+    return text + " " * (length - len(text))
+
+
+CASES += [
+    # Values no field and no JSON parser can hold (none may reach the store)
+    Case("int beyond the field's digits", "POST", ACCOUNTS, 400,
+         "NUMBER_OUTSIDE_VALID_RANGE", headers=JSON, fields=["NumberOfEmployees"],
+         body=b'{"Name": "n", "NumberOfEmployees": 99999999999999999999999999}',
+         message="Employees: value outside of valid range on numeric field: 9999"),
+    Case("currency beyond its precision", "PATCH", ACCOUNT, 400,
+         "NUMBER_OUTSIDE_VALID_RANGE", headers=JSON, fields=["AnnualRevenue"],
+         body=b'{"AnnualRevenue": 1e18}',
+         message="Annual Revenue: value outside of valid range on numeric field"),
+    Case("number beyond a double", "POST", ACCOUNTS, 400,
+         "NUMBER_OUTSIDE_VALID_RANGE", headers=JSON,
+         body=b'{"Name": "n", "AnnualRevenue": 1e400}',
+         message="value outside of valid range on numeric field: 1e400"),
+    Case("NaN is not JSON", "POST", ACCOUNTS, 400, "JSON_PARSER_ERROR", headers=JSON,
+         body=b'{"Name": "n", "AnnualRevenue": NaN}',
+         message="Non-standard token 'NaN'"),
+    Case("Infinity in a composite body", "POST", COMPOSITE, 400, "JSON_PARSER_ERROR",
+         headers=JSON, message="Non-standard token '-Infinity'",
+         body=b'{"compositeRequest": [{"method": "POST", "url": "%s", '
+         b'"referenceId": "a", "body": {"Name": "n", "AnnualRevenue": -Infinity}}]}'
+         % ACCOUNTS.encode()),
+    Case("number over 1,000 characters", "POST", ACCOUNTS, 400, "JSON_PARSER_ERROR",
+         headers=JSON, body=b'{"Name": "n", "AnnualRevenue": 1' + b"0" * 1000 + b"}",
+         message="Number value length (1001) exceeds the maximum allowed (1000"),
+    Case("lone surrogate in a string", "POST", ACCOUNTS, 400, "JSON_PARSER_ERROR",
+         body=b'{"Name": "bad \\ud800 x"}', headers=JSON,
+         message="unpaired surrogate \\ud800"),
+    Case("JSON nested 1,000 deep", "POST", ACCOUNTS, 400, "JSON_PARSER_ERROR",
+         body=nested(1000), headers=JSON,
+         message="Document nesting depth (501) exceeds the maximum allowed (500"),
+    Case("composite nested 1,000 deep", "POST", COMPOSITE, 400, "JSON_PARSER_ERROR",
+         body=b'{"compositeRequest": ' + b"[" * 1000 + b"]" * 1000 + b"}",
+         headers=JSON, message="Document nesting depth"),
+    soql("LAST_N_DAYS past a Java int",
+         "SELECT Id FROM Account WHERE CreatedDate = LAST_N_DAYS:999999999999", 400,
+         "MALFORMED_QUERY", "ERROR at Row:1:Column:44\nNumber too large in "
+         "'LAST_N_DAYS:999999999999'"),
+    soql("LAST_N_DAYS past year 1",
+         "SELECT Id FROM Account WHERE CreatedDate = LAST_N_DAYS:2000000000", 400,
+         "MALFORMED_QUERY", "years 1 to 9999"),
+    soql("number literal beyond a double",
+         "SELECT Id FROM Account WHERE AnnualRevenue > 1" + "0" * 400, 400,
+         "NUMBER_OUTSIDE_VALID_RANGE", "ERROR at Row:1:Column:46\nNumber outside"),
+    soql("LIMIT of 5,000 digits", "SELECT Id FROM Account LIMIT " + "9" * 5000, 400,
+         "MALFORMED_QUERY", "the largest allowed is 2147483647"),
+    soql("lone surrogate in a SOQL string",
+         "SELECT Id FROM Account WHERE Name = '\\ud800'", 400, "MALFORMED_QUERY",
+         "Unpaired surrogate"),
+    # A query too long for a URL (414 on the platform) goes in a composite body.
+    Case("SOQL over 100,000 characters", "POST", COMPOSITE, 200, "MALFORMED_QUERY",
+         headers=JSON, body=composite({"method": "GET",
+                                       "url": f"{API}/query?q={long_query(100_001)}"}),
+         message="SOQL statements can not be longer than 100000 characters"),
+]  # fmt: skip
+
+
 def the_error(answer: Any, all_or_none: bool) -> dict[str, Any]:
     """The one error a response reports, from any of the API's error shapes: an
     error array, a SaveResult array (``statusCode``) or a composite response.
@@ -335,6 +404,46 @@ def the_error(answer: Any, all_or_none: bool) -> dict[str, Any]:
         return error
     assert isinstance(answer, list) and len(answer) == 1, answer
     return answer[0]
+
+
+@pytest.mark.parametrize(
+    ("units", "reason"),
+    [
+        ({"hours": 1e20}, "at most 999,999,999 days"),
+        ({"seconds": float("nan")}, "finite step"),
+        ({"days": float("inf")}, "finite step"),
+        ({"days": 999_999_999}, "cannot pass 9999-12-31"),
+    ],
+)
+def test_clock_refuses_steps_it_cannot_take(
+    sandbox: Sandbox, units: dict[str, float], reason: str
+) -> None:
+    before = sandbox.clock.now()
+    with pytest.raises(ValueError, match=reason):
+        sandbox.clock.advance(**units)
+    assert sandbox.clock.now() == before
+
+
+def test_long_or_chain_runs(sandbox: Sandbox, api: httpx.Client) -> None:
+    """2,000 OR terms (35 kB of SOQL, sent in a composite body) run, as on the
+    platform, where SQLite alone would refuse an expression 2,000 deep."""
+    first = "SELECT Name FROM Account ORDER BY Name LIMIT 1"
+    name = api.get(f"{API}/query", params={"q": first}).json()["records"][0]["Name"]
+    terms = " OR ".join(f"Name = 'n{i}'" for i in range(2000))
+    q = f"SELECT Name FROM Account WHERE {terms} OR Name = '{name}' ORDER BY Name"
+    before = fingerprint(sandbox)
+    body = composite({"method": "GET", "url": f"{API}/query?q={q}"})
+    answer = api.post(COMPOSITE, content=body, headers=JSON).json()
+    result = answer["compositeResponse"][0]
+    assert result["httpStatusCode"] == 200, result
+    assert [r["Name"] for r in result["body"]["records"]][:1] == [name]
+    assert fingerprint(sandbox) == before
+
+
+def test_responses_are_strict_json() -> None:
+    """A non-finite number can never go out as ``NaN`` or ``Infinity``."""
+    with pytest.raises(ValueError, match="not JSON compliant"):
+        SalesforceJSONResponse({"AnnualRevenue": float("inf")})
 
 
 def fingerprint(sandbox: Sandbox) -> str:

@@ -181,6 +181,38 @@ def test_lab0_shows_outputs_and_a_live_widget(visit) -> None:
     lab.assert_clean()
 
 
+def test_lab1_shows_its_latency_plot_and_credit_check_panels(visit) -> None:
+    path = "labs/lab1-request-and-reply"
+    lab = visit(f"{path}.html")
+    page = lab.page
+
+    try:
+        page.wait_for_selector(".widget-subarea .jupyter-widgets", timeout=TIMEOUT_MS)
+    except Exception as error:  # Playwright's TimeoutError
+        pytest.fail(
+            f"{path}: no widget rendered ({type(error).__name__}). Requests that left "
+            f"loopback: {lab.external}; JavaScript errors: {lab.errors}"
+        )
+    page.wait_for_load_state("networkidle", timeout=TIMEOUT_MS)
+
+    buttons = page.locator(".widget-subarea button", has_text="Run Credit Check")
+    assert buttons.count() == 2, f"{path}: expected two Run Credit Check buttons"
+    panels = page.locator(".widget-subarea").all_inner_texts()
+    assert any("Score" in text for text in panels), f"{path}: no score shown"
+    assert any("cannot be reached" in text for text in panels), (
+        f"{path}: the panel with the bureau down shows no explanation"
+    )
+
+    plot = page.locator(".cell_output img")
+    assert plot.count() >= 1, f"{path}: the latency plot is missing"
+    width = plot.first.evaluate("img => img.naturalWidth")
+    assert width > 100, f"{path}: the latency plot did not load ({width} px wide)"
+
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "lab1.png"), full_page=True)
+    lab.assert_clean()
+
+
 def _plain(text: str) -> str:
     """Quiz HTML as a reader sees it: no tags, entities decoded, spaces collapsed."""
     return " ".join(html.unescape(re.sub(r"<[^>]+>", "", text)).split())

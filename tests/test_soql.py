@@ -7,6 +7,7 @@ made here from the schema so these tests need nothing but the soql package.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import random
 import sqlite3
 import time
@@ -24,6 +25,7 @@ from sfsandbox.org.errors import (
     NumberOutsideValidRange,
     QueryTooComplicated,
     SalesforceError,
+    UnknownException,
 )
 from sfsandbox.org.ids import IdFactory
 from sfsandbox.org.schema import Schema
@@ -938,6 +940,67 @@ def test_long_in_lists(org: Org) -> None:
     assert names(records) == ["Acme"]
     records = org.query(f"SELECT Name FROM Account WHERE Name NOT IN ({values})")
     assert len(records) == 3
+
+
+def test_long_and_or_chains_run(org: Org) -> None:
+    """SQLite refuses an expression tree over 1,000 deep; the compiler balances
+    long chains, so thousands of terms run as they do on the platform."""
+    ors = " OR ".join(f"Name = 'n{i}'" for i in range(3000))
+    records = org.query(f"SELECT Name FROM Account WHERE {ors} OR Name = 'acme'")
+    assert names(records) == ["Acme"]
+    ands = " AND ".join(f"Name != 'n{i}'" for i in range(3000))
+    assert org.total(f"SELECT Id FROM Account WHERE {ands}") == 3
+
+
+def test_query_length_limit() -> None:
+    base = "SELECT Id FROM Account"
+    parse_soql(base + " " * (100_000 - len(base)))
+    with pytest.raises(MalformedQuery) as raised:
+        parse_soql(base + " " * (100_001 - len(base)))
+    message = "SOQL statements can not be longer than 100000 characters"
+    assert raised.value.message == message
+
+
+def test_number_literals_out_of_range(org: Org) -> None:
+    # Past a double: refused with the caret at the literal.
+    with pytest.raises(NumberOutsideValidRange) as raised:
+        org.query("SELECT Id FROM Account WHERE AnnualRevenue > 1" + "0" * 400)
+    assert "\nERROR at Row:1:Column:46\nNumber outside" in raised.value.message
+    # Past SQLite's 64-bit integers but within a double: compared as a double.
+    assert org.query("SELECT Id FROM Account WHERE AnnualRevenue > 1" + "0" * 300) == []
+    huge = "SELECT Id FROM Account WHERE NumberOfEmployees < 99999999999999999999"
+    assert org.total(huge) == 1
+    for text in (
+        "SELECT Id FROM Account LIMIT 2147483648",
+        "SELECT Id FROM Account WHERE CreatedDate = LAST_N_DAYS:" + "9" * 5000,
+        "SELECT Id FROM Account WHERE CreatedDate = N_YEARS_AGO:100000",
+    ):
+        with pytest.raises(MalformedQuery):
+            org.query(text)
+    assert org.total("SELECT Id FROM Account LIMIT 2147483647") == 3
+
+
+def test_surrogates_in_string_literals(org: Org) -> None:
+    query = parse_soql("SELECT Id FROM Account WHERE Name = '\\ud83d\\ude00'")
+    assert query.where.value.value == "\U0001f600"
+    with pytest.raises(MalformedQuery, match="Unpaired surrogate"):
+        parse_soql("SELECT Id FROM Account WHERE Name = '\\udc00'")
+
+
+def test_sqlite_failures_are_named(org: Org) -> None:
+    """A limit of SQLite's is QUERY_TOO_COMPLICATED; any other failure is a 500
+    that names what failed, never a bare one."""
+    compiled = org.compile("SELECT Id FROM Account")
+    deep = dataclasses.replace(compiled, count_sql="SELECT " + "+".join("1" * 1200))
+    with pytest.raises(QueryTooComplicated):
+        count(org.conn, deep)
+    broken = dataclasses.replace(compiled, count_sql="SELECT x FROM nowhere")
+    with pytest.raises(UnknownException) as raised:
+        count(org.conn, broken)
+    assert raised.value.status == 500
+    assert "could not run the SOQL query: OperationalError: no such table" in str(
+        raised.value.message
+    )
 
 
 @pytest.mark.parametrize("text", ["", "   ", "\n\t "])

@@ -97,7 +97,7 @@ from sfsandbox.apex.exceptions import StringException as StringException
 from sfsandbox.apex.exceptions import TypeException as TypeException
 from sfsandbox.apex.transaction import ApexTransaction, running
 from sfsandbox.org import errors
-from sfsandbox.org.rest import _jackson_message
+from sfsandbox.org.rest import read_json
 from sfsandbox.runtime.clock import format_datetime
 
 if TYPE_CHECKING:
@@ -395,13 +395,13 @@ def _deserialize_parameters(
         return arguments
     try:
         text = body.decode("utf-8")
-        value = json.loads(text)
     except UnicodeDecodeError:
         raise errors.JsonParserError(
             "Invalid UTF-8 start byte in the request body"
         ) from None
-    except json.JSONDecodeError as error:
-        raise errors.JsonParserError(_jackson_message(error)) from None
+    # The REST layer's strict reader: NaN, deep nesting and lone surrogates are
+    # refused here as they are for every other request body.
+    value = read_json(text)
     if not isinstance(value, dict):
         token = "START_ARRAY" if isinstance(value, list) else "a scalar value"
         raise errors.JsonParserError(

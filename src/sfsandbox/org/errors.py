@@ -267,6 +267,14 @@ class DuplicatesDetected(SalesforceError):
         ]
 
 
+class UnknownException(SalesforceError):
+    """A failure inside the sandbox itself (a check it lacks), never bad input: 500,
+    with a message that names what failed so that a learner can report it."""
+
+    status = 500
+    error_code = "UNKNOWN_EXCEPTION"
+
+
 class ApexError(SalesforceError):
     """An exception that no Apex code caught: ``"<Type>: <message>\n\n<stack>"``."""
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
@@ -117,10 +118,16 @@ SERVED_VERSIONS = {v["version"] for v in api_versions()}
 
 
 class SalesforceJSONResponse(JSONResponse):
-    """JSON as the platform sends it: compact, UTF-8, no escaping of non-ASCII."""
+    """JSON as the platform sends it: compact, UTF-8, no escaping of non-ASCII.
+
+    Strict: NaN and Infinity are not JSON, so a body holding one fails here (a sandbox
+    bug, answered 500) rather than going out as text no client can parse.
+    """
 
     def render(self, content: Any) -> bytes:
-        return json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode()
+        return json.dumps(
+            content, ensure_ascii=False, separators=(",", ":"), allow_nan=False
+        ).encode()
 
 
 @dataclass
@@ -190,15 +197,18 @@ class OrgApp:
             )
         except errors.OAuthError as error:
             response = SalesforceJSONResponse(error.body(), status_code=error.status)
-        except Exception:
+        except Exception as error:
             log.exception(
                 "Unexpected error for %s %s", request.method, request.url.path
             )
+            # The platform's UNKNOWN_EXCEPTION names nothing; this one names the
+            # failure, so that a learner can tell a sandbox bug from their own.
             response = SalesforceJSONResponse(
                 [
                     {
-                        "message": "An unexpected error occurred in sfsandbox. "
-                        "This is a bug in the sandbox, not in your request.",
+                        "message": "An unexpected error occurred in sfsandbox "
+                        f"({type(error).__name__}: {error}). This is a bug in the "
+                        "sandbox, not in your request.",
                         "errorCode": "UNKNOWN_EXCEPTION",
                     }
                 ],
@@ -1065,13 +1075,11 @@ def _json_object(call: ApiCall, type_name: str) -> dict[str, Any]:
         )
     try:
         text = body.decode("utf-8")
-        value = json.loads(text)
     except UnicodeDecodeError:
         raise errors.JsonParserError(
             "Invalid UTF-8 start byte in the request body"
         ) from None
-    except json.JSONDecodeError as error:
-        raise errors.JsonParserError(_jackson_message(error)) from None
+    value = read_json(text)
     if not isinstance(value, dict):
         token = "START_ARRAY" if isinstance(value, list) else "VALUE_STRING"
         raise errors.JsonParserError(
@@ -1080,6 +1088,132 @@ def _json_object(call: ApiCall, type_name: str) -> dict[str, Any]:
             "at [line:1, column:1]"
         )
     return value
+
+
+# The platform reads JSON with Jackson, whose StreamReadConstraints (2.15 and later)
+# stop a number longer than 1,000 characters and nesting deeper than 1,000 levels;
+# the wordings below are Jackson's. The sandbox stops nesting at 500: Python's own
+# recursion limit (1,000 frames) leaves no room for 1,000 levels plus the server.
+MAX_JSON_NUMBER_LENGTH = 1000
+MAX_JSON_DEPTH = 500
+_JSON_STRING = r'"(?:[^"\\]|\\.)*"'
+_JSON_NESTING = re.compile(_JSON_STRING + r"|[\[{\]}]")
+_JSON_CONSTANT = re.compile(_JSON_STRING + r"|-?Infinity|NaN")
+# json.loads joins escaped surrogate pairs; a surrogate left in a string is unpaired.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+class _NonStandardToken(Exception):
+    """NaN, Infinity or -Infinity: Python's json reads them, JSON has no such thing."""
+
+
+def read_json(text: str) -> Any:
+    """A request body's JSON, read as strictly as the platform's parser reads it.
+
+    JSON_PARSER_ERROR for bad syntax, NaN and Infinity, numbers longer than 1,000
+    characters, nesting deeper than ``MAX_JSON_DEPTH`` and unpaired surrogates;
+    NUMBER_OUTSIDE_VALID_RANGE for a number beyond a double's range (``1e400``). So
+    every value that comes out can be stored and written back as valid JSON.
+    """
+    _check_nesting(text)
+    try:
+        value = json.loads(
+            text,
+            parse_constant=_non_standard_token,
+            parse_float=_json_float,
+            parse_int=_json_int,
+        )
+    except json.JSONDecodeError as error:
+        raise errors.JsonParserError(_jackson_message(error)) from None
+    except _NonStandardToken as token:
+        # Jackson's wording when ALLOW_NON_NUMERIC_NUMBERS is off (its default).
+        tokens = _JSON_CONSTANT.finditer(text)
+        where = next(m for m in tokens if not m.group().startswith('"'))
+        raise errors.JsonParserError(
+            f"Non-standard token '{token}': enable "
+            "JsonParser.Feature.ALLOW_NON_NUMERIC_NUMBERS to allow "
+            f"{_where(text, where.start())}"
+        ) from None
+    if "\\u" in text:
+        _check_strings(value)
+    return value
+
+
+def _check_nesting(text: str) -> None:
+    if text.count("[") + text.count("{") <= MAX_JSON_DEPTH:
+        return
+    depth = 0
+    for match in _JSON_NESTING.finditer(text):
+        token = match.group()
+        if token in ("[", "{"):
+            depth += 1
+            if depth > MAX_JSON_DEPTH:
+                raise errors.JsonParserError(
+                    f"Document nesting depth ({depth}) exceeds the maximum allowed "
+                    f"({MAX_JSON_DEPTH}, from `StreamReadConstraints."
+                    f"getMaxNestingDepth()`) {_where(text, match.start())}"
+                )
+        elif token in ("]", "}"):
+            depth -= 1
+
+
+def _non_standard_token(name: str) -> Any:
+    raise _NonStandardToken(name)
+
+
+def _check_number_length(text: str) -> None:
+    if len(text) > MAX_JSON_NUMBER_LENGTH:
+        raise errors.JsonParserError(
+            f"Number value length ({len(text)}) exceeds the maximum allowed "
+            f"({MAX_JSON_NUMBER_LENGTH}, from `StreamReadConstraints."
+            "getMaxNumberLength()`)"
+        )
+
+
+def _json_int(text: str) -> int:
+    _check_number_length(text)
+    return int(text)
+
+
+def _json_float(text: str) -> float:
+    _check_number_length(text)
+    value = float(text)
+    if not math.isfinite(value):
+        # Past a double's range; the parser knows no field, so none is named. The
+        # save's own wording, from captured messages (see store.check_value).
+        raise errors.NumberOutsideValidRange(
+            f"value outside of valid range on numeric field: {text}"
+        )
+    return value
+
+
+def _check_strings(value: Any) -> None:
+    """Refuse an unpaired UTF-16 surrogate (``"\\ud800"``) in any key or string.
+
+    Jackson reads one without complaint and what the platform then stores is not
+    documented (UNVERIFIED); the sandbox refuses it, since it is no character at all
+    and cannot be encoded as UTF-8 for the store or for a response.
+    """
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+        elif isinstance(item, str) and (found := _SURROGATE.search(item)):
+            raise errors.JsonParserError(
+                "Invalid UTF-16 in a JSON string: unpaired surrogate "
+                f"\\u{ord(found.group()):04x}"
+            )
+
+
+def _where(text: str, pos: int) -> str:
+    """Jackson's location as the platform prints it, 1-based."""
+    line = text.count("\n", 0, pos) + 1
+    column = pos - (text.rfind("\n", 0, pos) + 1) + 1
+    return f"at [line:{line}, column:{column}]"
 
 
 def _jackson_message(error: json.JSONDecodeError) -> str:

@@ -27,12 +27,36 @@ class SimulatedClock:
             return self._now
 
     def advance(self, delta: timedelta | None = None, **units: float) -> datetime:
-        """Move time forward by ``delta`` or by keyword units (``hours=24``)."""
-        step = (delta or timedelta()) + timedelta(**units)
+        """Move time forward by ``delta`` or by keyword units (``hours=24``).
+
+        The step must be finite and the result must stay within ``datetime``'s years
+        (up to 9999-12-31); anything else is a ValueError that says so.
+        """
+        try:
+            step = (delta or timedelta()) + timedelta(**units)
+        except (OverflowError, ValueError):
+            # timedelta() says "cannot convert float NaN to integer" or "days=...;
+            # must have magnitude <= 999999999": true, but not about the clock.
+            given = ", ".join(
+                [
+                    *([repr(delta)] if delta else []),
+                    *(f"{k}={v!r}" for k, v in units.items()),
+                ]
+            )
+            raise ValueError(
+                f"The clock advances by a finite step of at most "
+                f"{timedelta.max.days:,} days in all; got {given}."
+            ) from None
         if step < timedelta():
             raise ValueError("Simulated time only moves forward.")
         with self._lock:
-            self._now += step
+            try:
+                self._now += step
+            except OverflowError:
+                raise ValueError(
+                    f"Simulated time cannot pass {datetime.max:%Y-%m-%d} (UTC): it is "
+                    f"{self._now:%Y-%m-%d %H:%M} now and the step is {step}."
+                ) from None
             return self._now
 
     def timestamp_ms(self) -> int:

@@ -10,6 +10,7 @@ null, as on the platform.
 from __future__ import annotations
 
 import json
+import logging
 import re
 import sqlite3
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from sfsandbox.org.errors import (
     NotEmulated,
     NumberOutsideValidRange,
     QueryTooComplicated,
+    UnknownException,
 )
 from sfsandbox.org.ids import to_18
 from sfsandbox.org.schema import Field, Schema, SObjectType
@@ -91,6 +93,15 @@ TOO_COMPLICATED = (
     "Query is either selecting too many fields or the filter conditions are too "
     "complicated."
 )
+# SQLite's own limits, as its error messages name them ("Expression tree is too large",
+# "parser stack overflow", "too many SQL variables", "at most 64 tables in a join",
+# "LIKE or GLOB pattern too complex"). Reaching one means the SOQL expanded into SQL
+# past what the engine takes, which is what the platform says QUERY_TOO_COMPLICATED
+# for (App Limits: statements are "expanded internally"); the thresholds differ.
+SQLITE_LIMIT_WORDS = ("too large", "stack overflow", "too many", "at most", "complex")
+
+log = logging.getLogger(__name__)
+
 # The SOQL reference allows five levels of parent relationships and 55 of them in all.
 # These two messages are plain: no capture of the platform's wording was found.
 MAX_PARENT_LEVELS = 5
@@ -205,7 +216,7 @@ def compile_query(
 
 def count(conn: sqlite3.Connection, compiled: CompiledQuery) -> int:
     """How many records the query returns in all (the response's ``totalSize``)."""
-    (total,) = conn.execute(compiled.count_sql, compiled.count_params).fetchone()
+    ((total,),) = _rows(conn, compiled.count_sql, compiled.count_params)
     total = max(0, total - compiled.offset)
     if compiled.limit is not None:
         total = min(total, compiled.limit)
@@ -233,7 +244,7 @@ def run_page(
         return []
 
     params = (*compiled.params, size, compiled.offset + offset)
-    rows = conn.execute(compiled.sql + " LIMIT ? OFFSET ?", params).fetchall()
+    rows = _rows(conn, compiled.sql + " LIMIT ? OFFSET ?", params)
     records = [
         _record(row, compiled.sobject, compiled.id_index, compiled.entries, version)
         for row in rows
@@ -246,6 +257,30 @@ def run_page(
             for record, parent_id in zip(records, parent_ids, strict=True):
                 _fill_child(record, compiled.entries, index, grouped.get(parent_id))
     return records
+
+
+def _rows(
+    conn: sqlite3.Connection, sql: str, params: tuple[Any, ...]
+) -> list[tuple[Any, ...]]:
+    """Run compiled SQL; SQLite's failures become API errors, never a bare 500.
+
+    A limit of SQLite's is QUERY_TOO_COMPLICATED (400). Anything else means the
+    compiler let through what it should have refused: that stays a 500 (blaming the
+    query would be a guess), with a message that says what failed.
+    """
+    try:
+        return conn.execute(sql, params).fetchall()
+    except sqlite3.OperationalError as error:
+        if any(words in str(error) for words in SQLITE_LIMIT_WORDS):
+            raise QueryTooComplicated(TOO_COMPLICATED) from None
+        failure: Exception = error
+    except (sqlite3.Error, ArithmeticError, ValueError) as error:
+        failure = error
+    log.error("SQLite failed to run a compiled SOQL query: %r", failure)
+    raise UnknownException(
+        f"sfsandbox could not run the SOQL query: {type(failure).__name__}: "
+        f"{failure}. This is a bug in the sandbox, not in your query."
+    )
 
 
 def _record(
@@ -290,7 +325,7 @@ def _child_records(
     """The subquery's records for each parent, as ``{totalSize, done, records}``."""
     params = (json.dumps(parent_ids), *plan.params)
     by_parent: dict[str, list[dict[str, Any]]] = {}
-    for row in conn.execute(plan.sql, params):
+    for row in _rows(conn, plan.sql, params):
         records = by_parent.setdefault(row[plan.link_index], [])
         records.append(_record(row, plan.sobject, plan.id_index, plan.entries, version))
 
@@ -602,18 +637,9 @@ class _Compiler:
         return (" AND ".join(clauses) or "1"), params
 
     def condition(self, node: Condition, scope: _Scope, params: list[Any]) -> str:
-        if isinstance(node, And):
-            return (
-                "("
-                + " AND ".join(self.condition(t, scope, params) for t in node.terms)
-                + ")"
-            )
-        if isinstance(node, Or):
-            return (
-                "("
-                + " OR ".join(self.condition(t, scope, params) for t in node.terms)
-                + ")"
-            )
+        if isinstance(node, And | Or):
+            terms = [self.condition(t, scope, params) for t in node.terms]
+            return _balanced("AND" if isinstance(node, And) else "OR", terms)
         if isinstance(node, Not):
             return f"(NOT {self.condition(node.term, scope, params)})"
         return self.comparison(node, scope, params)
@@ -766,7 +792,16 @@ class _Compiler:
             word, n = literal.value, None
         if _FISCAL.fullmatch(word):
             raise NotEmulated(f"SOQL fiscal date literals ({word})")
-        found = _relative_range(word, n, self.today)
+        try:
+            found = _relative_range(word, n, self.today)
+        except (OverflowError, ValueError):
+            # Python's dates end at years 1 and 9999 (the platform's run from 1700
+            # to 4000); what the platform answers past them is UNVERIFIED.
+            reason = (
+                f"{literal.text} reaches past the dates the sandbox can represent "
+                "(years 1 to 9999)"
+            )
+            raise self.error(MalformedQuery, literal.pos, reason) from None
         if found is None:
             reason = f"unexpected token: '{literal.text}'"
             raise self.error(MalformedQuery, literal.pos, reason)
@@ -813,6 +848,20 @@ class _Compiler:
         # Ties, and queries without ORDER BY, come back in creation order (IDs grow).
         keys.append(f"{scope.base}.{_quote('Id')}")
         return ", ".join(keys), params
+
+
+def _balanced(op: str, terms: list[str]) -> str:
+    """``(a OP b OP c ...)`` grouped as a balanced tree, the same truth value.
+
+    SQLite builds ``a OR b OR c`` as a chain as deep as it is long and refuses one
+    over 1,000 deep; SOQL runs thousands of OR terms (a 250,000-character query of
+    1,000 of them runs in Apex: brianmfear's public gist). Halving keeps the depth
+    at log2 of the terms.
+    """
+    if len(terms) <= 2:
+        return "(" + f" {op} ".join(terms) + ")"
+    middle = len(terms) // 2
+    return f"({_balanced(op, terms[:middle])} {op} {_balanced(op, terms[middle:])})"
 
 
 @dataclass

@@ -7,6 +7,7 @@ in; what comes out is a Query or one of the org's API errors, never another exce
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterator
 from dataclasses import replace
@@ -26,7 +27,12 @@ from lark.exceptions import (
 )
 from lark.lexer import Lexer
 
-from sfsandbox.org.errors import MalformedQuery, NotEmulated, SalesforceError
+from sfsandbox.org.errors import (
+    MalformedQuery,
+    NotEmulated,
+    NumberOutsideValidRange,
+    SalesforceError,
+)
 from sfsandbox.org.soql.ast import (
     And,
     ChildQuery,
@@ -59,6 +65,18 @@ WINDOW_AFTER = 35
 
 # Longer queries are parsed afresh each time rather than kept in the cache.
 CACHED_QUERY_LENGTH = 10_000
+
+# "By default, 100,000 characters" (Salesforce App Limits, SOQL and SOSL limits). The
+# wording is the one captured when the limit was 20,000: "MALFORMED_QUERY: SOQL
+# statements can not be longer than 20000 character[s]" (Illuminated Cloud #466).
+MAX_QUERY_LENGTH = 100_000
+QUERY_TOO_LONG = "SOQL statements can not be longer than 100000 characters"
+
+# LIMIT, OFFSET and the n of LAST_N_DAYS:n are whole numbers the platform reads as
+# Java ints; a larger one is refused (UNVERIFIED wording, kept plain).
+MAX_INTEGER = 2**31 - 1
+# Number literals are compared as doubles; integers up to 18 digits stay exact.
+EXACT_DIGITS = 18
 
 # Valid SOQL the sandbox does not run, known by its keyword when the grammar stops.
 UNSUPPORTED_KEYWORDS = {
@@ -235,7 +253,30 @@ def _count(token: Token) -> int:
     """A LIMIT or OFFSET: a non-negative integer, or the platform's unexpected token."""
     if not _INTEGER.fullmatch(token):
         raise _LiteralError(MalformedQuery, _pos(token), f"unexpected token: '{token}'")
-    return int(token)
+    return _whole_number(str(token), token)
+
+
+def _whole_number(digits: str, token: Token) -> int:
+    """Digits as an int of at most ``MAX_INTEGER``, checked before ``int()`` (which
+    refuses more than 4,300 digits)."""
+    if len(digits.lstrip("0")) > len(str(MAX_INTEGER)) or int(digits) > MAX_INTEGER:
+        reason = f"Number too large in '{token}': the largest allowed is {MAX_INTEGER}"
+        raise _LiteralError(MalformedQuery, _pos(token), reason)
+    return int(digits)
+
+
+def _number(token: Token, pos: Pos) -> int | float:
+    """A number literal: an int when exact, else a double; never inf."""
+    text = str(token)
+    value = float(text)
+    if not math.isfinite(value):
+        # The code the platform gives a number out of range (UNVERIFIED for a SOQL
+        # literal); the caret points at the literal.
+        reason = f"Number outside of the valid range of a double: {text}"
+        raise _LiteralError(NumberOutsideValidRange, pos, reason)
+    if "." not in text and len(text.lstrip("+-")) <= EXACT_DIGITS:
+        return int(text)
+    return value
 
 
 def _literal(token: Token) -> Literal:
@@ -247,8 +288,7 @@ def _literal(token: Token) -> Literal:
         value, like = _unescape(text, pos)
         return Literal("string", value, text, pos, like)
     if kind == "NUMBER":
-        number = float(text) if any(c in text for c in ".") else int(text)
-        return Literal("number", number, text, pos)
+        return Literal("number", _number(token, pos), text, pos)
     if kind == "DATE":
         return Literal("date", _check_date(text, pos), text, pos)
     if kind == "DATETIME":
@@ -259,7 +299,7 @@ def _literal(token: Token) -> Literal:
         return Literal("null", None, text, pos)
     if kind == "DATE_N":
         word, _, n = text.partition(":")
-        return Literal("date_n", (word.upper(), int(n)), text, pos)
+        return Literal("date_n", (word.upper(), _whole_number(n, token)), text, pos)
     return Literal("name", text.upper(), text, pos)
 
 
@@ -307,7 +347,17 @@ def _unescape(text: str, pos: Pos) -> tuple[str, str]:
                 f"Invalid string literal {text}. Illegal character sequence "
                 f"'\\{nxt}' in string literal.",
             )
-    return "".join(value), "".join(like)
+    try:
+        # \uXXXX escapes of a surrogate pair become one character; a lone one is
+        # no character at all (UNVERIFIED wording, kept plain).
+        return _utf16("".join(value)), _utf16("".join(like))
+    except UnicodeDecodeError:
+        reason = f"Invalid string literal {text}. Unpaired surrogate in \\u escape."
+        raise _LiteralError(MalformedQuery, pos, reason) from None
+
+
+def _utf16(text: str) -> str:
+    return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le")
 
 
 def _check_date(text: str, pos: Pos) -> str:
@@ -403,6 +453,8 @@ def parse_soql(text: str) -> Query:
     """
     if not isinstance(text, str) or not text.strip():
         raise MalformedQuery(EMPTY_QUERY)
+    if len(text) > MAX_QUERY_LENGTH:
+        raise MalformedQuery(QUERY_TOO_LONG)
     if len(text) > CACHED_QUERY_LENGTH:
         return _parse.__wrapped__(text)
     return _parse(text)
