@@ -55,9 +55,15 @@ def soql_console(
     return widgets.VBox([text, widgets.HBox([run, status]), output])
 
 
+class BureauAnswer(Exception):  # noqa: N818 - an answer, not a bug
+    """The bureau answered, but not with a score."""
+
+
 def explain_callout_failure(error: Exception) -> str:
     """A failed credit check in words a sales rep understands, with the cause."""
     text = str(error)
+    if isinstance(error, BureauAnswer):
+        return text
     if "Read timed out" in text or "maximum time allotted" in text:
         return (
             "The credit bureau did not answer in time. Try again in a minute "
@@ -66,6 +72,17 @@ def explain_callout_failure(error: Exception) -> str:
     if "Unable to tunnel" in text or "Unexpected end of file" in text:
         return f"The credit bureau cannot be reached right now ({text})."
     return f"The credit check failed: {type(error).__name__}: {text}"
+
+
+def explain_bureau_answer(answer: Any) -> str:
+    """An answer without a score (a problem-details body, say), in words."""
+    if isinstance(answer, dict) and "status" in answer:
+        detail = answer.get("detail") or ""
+        return (
+            f"The credit bureau could not run the check ({answer['status']} "
+            f"{answer.get('title', '')}). {detail}"
+        ).strip()
+    return f"The credit bureau sent an answer without a score: {answer!r:.200}"
 
 
 def credit_check_panel(
@@ -100,6 +117,8 @@ def credit_check_panel(
         try:
             with org.apex.transaction():
                 answer = run_check(dict(org.store.find(account_type, account_id) or {}))
+            if not isinstance(answer, dict) or "score" not in answer:
+                raise BureauAnswer(explain_bureau_answer(answer))
             result.value = (
                 f"Score <b>{answer['score']}</b> · rating <b>{answer['rating']}</b> · "
                 f"risk {answer['riskBand'].replace('_', ' ').lower()}"
