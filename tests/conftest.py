@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import ssl
 from collections.abc import Iterator
 
@@ -34,3 +36,37 @@ def api(sandbox: Sandbox, token: str) -> Iterator[httpx.Client]:
         headers={"Authorization": f"Bearer {token}"},
     ) as client:
         yield client
+
+
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+
+
+def unavailable(reason: str) -> None:
+    """Skip, or fail under CI, where a missing prerequisite is a broken pipeline."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{reason} (CI=true: browser tests must run)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    """Debian's headless Chromium, driven by Playwright (never its own download)."""
+    executable = shutil.which("chromium") or shutil.which("chromium-browser")
+    if executable is None:
+        unavailable("chromium is not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=executable, headless=True, args=CHROMIUM_FLAGS
+        )
+        try:
+            yield chromium
+        finally:
+            chromium.close()

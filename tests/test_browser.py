@@ -13,9 +13,7 @@ import functools
 import html
 import http.server
 import json
-import os
 import re
-import shutil
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -24,6 +22,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import yaml
+from conftest import unavailable
 
 ROOT = Path(__file__).resolve().parent.parent
 SITE = ROOT / "_build" / "html"
@@ -33,27 +32,13 @@ REMOTE_CALL_IN = "chapters/remote-call-in"
 REPO = "https://github.com/salesforce-integration-patterns/course"
 BRANCH = "main"
 LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
-CHROMIUM_FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
 TIMEOUT_MS = 30_000
-
-
-def _unavailable(reason: str) -> None:
-    """Skip, or fail under CI, where a missing prerequisite is a broken pipeline."""
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{reason} (CI=true: browser tests must run)")
-    pytest.skip(reason)
 
 
 @pytest.fixture(scope="module")
 def site_url() -> Iterator[str]:
     if not (SITE / "index.html").is_file():
-        _unavailable(f"no built site in {SITE}: run make book first")
+        unavailable(f"no built site in {SITE}: run make book first")
 
     handler = functools.partial(_QuietHandler, directory=str(SITE))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
@@ -76,23 +61,6 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002
         pass
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    executable = shutil.which("chromium") or shutil.which("chromium-browser")
-    if executable is None:
-        _unavailable("chromium is not installed (apt-get install chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api")
-
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=executable, headless=True, args=CHROMIUM_FLAGS
-        )
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 @dataclass

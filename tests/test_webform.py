@@ -9,8 +9,6 @@ without them the browser tests skip, except under CI=true, where they fail.
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,13 +24,6 @@ ROOT = Path(__file__).resolve().parent.parent
 SCREENSHOTS = ROOT / "_build" / "screenshots"
 API = "/services/data/v62.0"
 LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
-CHROMIUM_FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
 TIMEOUT_MS = 30_000
 VISITOR = {
     "first_name": "Ada",
@@ -42,30 +33,6 @@ VISITOR = {
     "phone": "+44 20 7946 0000",
     "message": "A demo for our data team, please.",
 }
-
-
-def _unavailable(reason: str) -> None:
-    """Skip, or fail under CI, where a missing prerequisite is a broken pipeline."""
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{reason} (CI=true: browser tests must run)")
-    pytest.skip(reason)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    executable = shutil.which("chromium") or shutil.which("chromium-browser")
-    if executable is None:
-        _unavailable("chromium is not installed (apt-get install chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api")
-
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=executable, headless=True, args=CHROMIUM_FLAGS
-        )
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 @dataclass
