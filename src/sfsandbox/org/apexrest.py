@@ -393,15 +393,9 @@ def _deserialize_parameters(
     if not body.strip():
         # UNVERIFIED: with no body every parameter is null (plain choice).
         return arguments
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError:
-        raise errors.JsonParserError(
-            "Invalid UTF-8 start byte in the request body"
-        ) from None
-    # The REST layer's strict reader: NaN, deep nesting and lone surrogates are
-    # refused here as they are for every other request body.
-    value = read_json(text)
+    # The REST layer's strict reader: bad UTF-8, NaN, deep nesting and lone
+    # surrogates are refused here as they are for every other request body.
+    value = read_json(body)
     if not isinstance(value, dict):
         token = "START_ARRAY" if isinstance(value, list) else "a scalar value"
         raise errors.JsonParserError(
@@ -415,7 +409,7 @@ def _deserialize_parameters(
             # (salesforce.stackexchange.com question 111321).
             raise errors.JsonParserError(
                 "Unexpected parameter encountered during deserialization: "
-                f"{key} at {_key_position(text, key)}"
+                f"{key} at {_key_position(body.decode(), key)}"
             )
         arguments[key] = item
     return arguments

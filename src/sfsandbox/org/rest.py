@@ -1073,18 +1073,12 @@ def _json_object(call: ApiCall, type_name: str) -> dict[str, Any]:
         raise errors.JsonParserError(
             "The HTTP entity body is required, but this request has no entity body."
         )
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError:
-        raise errors.JsonParserError(
-            "Invalid UTF-8 start byte in the request body"
-        ) from None
-    value = read_json(text)
+    value = read_json(body)
     if not isinstance(value, dict):
         token = "START_ARRAY" if isinstance(value, list) else "VALUE_STRING"
         raise errors.JsonParserError(
             f"Cannot deserialize instance of {type_name} from {token} value "
-            f"{text.strip()[:1]} or request may be missing a required field "
+            f"{body.decode().strip()[:1]} or request may be missing a required field "
             "at [line:1, column:1]"
         )
     return value
@@ -1107,14 +1101,23 @@ class _NonStandardToken(Exception):
     """NaN, Infinity or -Infinity: Python's json reads them, JSON has no such thing."""
 
 
-def read_json(text: str) -> Any:
+def read_json(data: str | bytes) -> Any:
     """A request body's JSON, read as strictly as the platform's parser reads it.
 
-    JSON_PARSER_ERROR for bad syntax, NaN and Infinity, numbers longer than 1,000
+    JSON_PARSER_ERROR for bytes that are not UTF-8, bad syntax, NaN and Infinity,
+    numbers longer than 1,000
     characters, nesting deeper than ``MAX_JSON_DEPTH`` and unpaired surrogates;
     NUMBER_OUTSIDE_VALID_RANGE for a number beyond a double's range (``1e400``). So
     every value that comes out can be stored and written back as valid JSON.
     """
+    if isinstance(data, bytes):
+        try:
+            data = data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise errors.JsonParserError(
+                "Invalid UTF-8 start byte in the request body"
+            ) from None
+    text = data
     _check_nesting(text)
     try:
         value = json.loads(
