@@ -107,6 +107,18 @@ def test_a_mapping_in_use_is_refused(register) -> None:
         register("/Taken/*", named("Second"))
 
 
+def test_a_new_version_of_the_same_class_replaces_the_old(sandbox) -> None:
+    first, second = named("Same"), named("Same")
+    org = sandbox.org
+    org.rest_resource("/Versioned/*")(first)
+    org.rest_resource("/Versioned/*")(second)  # a re-run cell makes a new class object
+    try:
+        classes = [r.cls for r in org.rest_resources if r.url_mapping == "/Versioned/*"]
+        assert classes == [second]
+    finally:
+        org.unregister_rest_resource("/Versioned/*")
+
+
 # --- matching ---------------------------------------------------------------------
 
 

@@ -279,7 +279,9 @@ class ApexRest:
         resource = ApexRestResource(url_mapping, cls, handlers, parameters)
         with self._lock:
             existing = self._resources.get(url_mapping)
-            if existing is not None and existing.cls is not cls:
+            # A class of the same name replaces the old one, as saving a new version
+            # of an Apex class does (and as re-running a notebook cell needs).
+            if existing is not None and existing.class_name != resource.class_name:
                 raise UrlMappingError(
                     f"urlMapping {url_mapping!r} is already used by "
                     f"{existing.class_name}; unregister it first"
