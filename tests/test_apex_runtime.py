@@ -825,3 +825,55 @@ def test_continuations_chain_three_times_at_most(
     assert sandbox.org.apex.invoke_continuation(step, [], 3) == "done"
     with pytest.raises(CalloutException, match="at most 3 continuations"):
         sandbox.org.apex.invoke_continuation(step, [], 4)
+
+
+# --- after commit -------------------------------------------------------------------
+
+
+def test_after_commit_callbacks_run_in_order_once_the_transaction_commits(
+    sandbox: Sandbox,
+) -> None:
+    ran: list[tuple[str, int]] = []
+
+    def seen(name: str) -> Callable[[], None]:
+        # Outside the transaction: the committed lead is visible to a new one.
+        return lambda: ran.append((name, lead_count(sandbox, "AfterCommit")))
+
+    with sandbox.org.apex.transaction() as tx:
+        tx.insert("Lead", {"LastName": "AfterCommit", "Company": "A"})
+        tx.after_commit(seen("first"))
+        tx.after_commit(seen("second"))
+        assert ran == []
+    assert ran == [("first", 1), ("second", 1)]
+    assert tx.state == "Committed"
+    with pytest.raises(RuntimeError, match="already ended"):
+        tx.after_commit(seen("late"))
+
+
+def test_after_commit_callbacks_are_discarded_on_rollback(sandbox: Sandbox) -> None:
+    ran: list[str] = []
+    with pytest.raises(ZeroDivisionError), sandbox.org.apex.transaction() as tx:
+        tx.insert("Lead", {"LastName": "NeverCommitted", "Company": "N"})
+        tx.after_commit(lambda: ran.append("ran"))
+        _ = 1 / 0
+    assert ran == [] and tx.state == "RolledBack"
+    limit = pytest.raises(LimitException)
+    with limit, sandbox.org.apex.transaction() as tx:
+        tx.after_commit(lambda: ran.append("ran"))
+        with contextlib.suppress(LimitException):
+            for _ in range(101):
+                Database.query("SELECT Id FROM Lead LIMIT 1")
+    assert ran == []
+
+
+def test_a_failing_after_commit_callback_neither_undoes_nor_stops_the_rest(
+    sandbox: Sandbox,
+) -> None:
+    ran: list[str] = []
+    with sandbox.org.apex.transaction() as tx:
+        tx.insert("Lead", {"LastName": "KeptAfterError", "Company": "K"})
+        tx.after_commit(lambda: 1 / 0)
+        tx.after_commit(lambda: ran.append("next"))
+    assert ran == ["next"]
+    assert [type(e) for e in tx.after_commit_errors] == [ZeroDivisionError]
+    assert lead_count(sandbox, "KeptAfterError") == 1

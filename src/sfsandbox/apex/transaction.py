@@ -22,13 +22,20 @@ The transaction running in this thread is ``current_transaction()``; ``Http``,
 transaction. While DML work is pending the store is locked for this thread, so other
 API requests to the org wait until the transaction ends (keep such blocks short, and
 make no HTTP request to the org's own API from inside one: it would wait for itself).
+
+Work that the platform does only once a transaction has committed (a Platform Event
+published "after commit", an ``@future`` call, a Queueable job, an Outbound Message)
+registers with ``transaction.after_commit(callback)``: the callbacks run in the order
+they were registered, after the commit and outside the transaction (each may run Apex
+of its own), and are discarded when the transaction rolls back.
 """
 
 from __future__ import annotations
 
 import contextvars
 import dataclasses
-from collections.abc import Iterable, Iterator, Mapping
+import logging
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -46,6 +53,8 @@ from sfsandbox.org.ids import is_valid_id
 
 if TYPE_CHECKING:
     from sfsandbox.org.org import Org
+
+logger = logging.getLogger(__name__)
 
 # Per-transaction governor limits (Apex Developer Guide, "Execution Governors and
 # Limits", synchronous limits; the callout limits are the same for asynchronous Apex).
@@ -116,6 +125,9 @@ class ApexTransaction:
         self._callouts = 0
         self._callout_time_ms = 0
         self._store_work: ExitStack | None = None
+        self._after_commit: list[Callable[[], Any]] = []
+        self.after_commit_errors: list[BaseException] = []
+        self.state = "Running"
 
     # --- state that callouts and Limits read -----------------------------------------
 
@@ -345,15 +357,54 @@ class ApexTransaction:
             "Callouts": (self._callouts, CALLOUT_LIMIT),
         }
 
+    # --- after commit ----------------------------------------------------------------
+
+    def after_commit(self, callback: Callable[[], Any]) -> None:
+        """Run ``callback()`` once this transaction has committed.
+
+        Callbacks run in the order they were registered, after the commit, outside
+        this transaction (no Apex transaction is current while they run, so each may
+        open one of its own), in the thread that ran the transaction. When the
+        transaction rolls back they are discarded and never run. An exception from a
+        callback does not undo the commit nor stop the callbacks after it: it is
+        logged and kept in ``after_commit_errors``.
+        """
+        if self.state != "Running":
+            raise RuntimeError(
+                f"This Apex transaction has already ended ({self.state}): "
+                "after_commit() takes work for a transaction that is still running."
+            )
+        self._after_commit.append(callback)
+
+    def _run_after_commit(self) -> None:
+        callbacks, self._after_commit = self._after_commit, []
+        for callback in callbacks:
+            try:
+                callback()
+            except Exception as error:  # the commit stands; the next callbacks run
+                logger.exception("An after-commit callback failed")
+                self.after_commit_errors.append(error)
+
     # --- the end of the transaction --------------------------------------------------
 
     def _end(self, error: BaseException | None) -> None:
         """Commit the store's work, or roll it back when ``error`` is set."""
         work, self._store_work = self._store_work, None
+        if error is not None:
+            self.state = "RolledBack"
+            self._after_commit.clear()
         if work is None:
+            if error is None:
+                self.state = "Committed"
             return
         if error is None:
-            work.close()
+            try:
+                work.close()
+            except BaseException:
+                self.state = "RolledBack"
+                self._after_commit.clear()
+                raise
+            self.state = "Committed"
         else:
             work.__exit__(type(error), error, error.__traceback__)
 
@@ -363,7 +414,8 @@ def running(transaction: ApexTransaction) -> Iterator[ApexTransaction]:
     """Run Apex code in ``transaction``: commit at the end, roll back on an exception.
 
     A ``LimitException`` is raised at the end even if the code caught it. Apex has no
-    nested transactions, so one thread runs one transaction at a time.
+    nested transactions, so one thread runs one transaction at a time. After a commit,
+    the transaction's ``after_commit`` callbacks run, outside it.
     """
     if _current.get() is not None:
         raise RuntimeError(
@@ -382,3 +434,4 @@ def running(transaction: ApexTransaction) -> Iterator[ApexTransaction]:
         transaction._end(None)
     finally:
         _current.reset(token)
+    transaction._run_after_commit()
