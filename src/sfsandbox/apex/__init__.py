@@ -19,8 +19,8 @@ Modules: ``transaction`` (DML, SOQL, limits, commit and rollback), ``callout``
 (``Http``, ``HttpRequest``, ``HttpResponse`` and the simulated-latency contract that
 simulated systems follow), ``credentials`` (named and external credentials, remote site
 settings), ``continuation`` (``Continuation``), ``system`` (``Limits``, ``Database``,
-``JSON``), ``exceptions`` (``System.CalloutException`` and the others) and ``runtime``
-(``org.apex``).
+``JSON``), ``eventbus`` (``EventBus.publish``), ``exceptions``
+(``System.CalloutException`` and the others) and ``runtime`` (``org.apex``).
 """
 
 from sfsandbox.apex.callout import (
@@ -34,6 +34,12 @@ from sfsandbox.apex.credentials import (
     ExternalCredential,
     NamedCredential,
     RemoteSiteSetting,
+)
+from sfsandbox.apex.eventbus import (
+    DatabaseError,
+    EventBus,
+    PlatformEvent,
+    SaveResult,
 )
 from sfsandbox.apex.exceptions import (
     ApexException,
@@ -62,7 +68,9 @@ __all__ = [
     "CalloutRecord",
     "Continuation",
     "Database",
+    "DatabaseError",
     "DmlException",
+    "EventBus",
     "ExternalCredential",
     "Http",
     "HttpRequest",
@@ -72,7 +80,9 @@ __all__ = [
     "Limits",
     "NamedCredential",
     "NoApexTransaction",
+    "PlatformEvent",
     "QueryException",
     "RemoteSiteSetting",
+    "SaveResult",
     "current_transaction",
 ]

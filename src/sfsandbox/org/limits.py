@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from sfsandbox.org import errors
@@ -27,8 +28,8 @@ DEVELOPER_EDITION_DAILY_API_REQUESTS = 15_000
 # (shared/reference/salesforce-facts.md): Bulk API 2.0 query jobs 10,000 a day and
 # 1 TB of query results (976,562 MB); 15,000 Bulk batches a day; Developer Edition
 # platform-event deliveries 10,000 a day and publishing 50,000 an hour; async Apex
-# 250,000 a day (the docs' example response for /limits). The sandbox does not spend
-# these yet: Remaining equals Max until a later chapter counts them.
+# 250,000 a day (the docs' example response for /limits). The event bus spends the
+# platform-event entries (org/events.py); the others keep Remaining equal to Max.
 OTHER_ALLOCATIONS = {
     "DailyAsyncApexExecutions": 250_000,
     "DailyBulkApiBatches": 15_000,
@@ -57,6 +58,9 @@ class OrgLimits:
         self.allocations = dict(OTHER_ALLOCATIONS)
         self._requests: deque[datetime] = deque()
         self._lock = threading.Lock()
+        # Allocations another part of the org spends (the event bus's publish and
+        # delivery counts): ``{name: (Max, Remaining)}``, read at each /limits call.
+        self.live_allocations: Callable[[], dict[str, tuple[int, int]]] | None = None
 
     def _prune(self, now: datetime) -> None:
         while self._requests and self._requests[0] <= now - WINDOW:
@@ -94,4 +98,7 @@ class OrgLimits:
         }
         for name, maximum in self.allocations.items():
             entries[name] = {"Max": maximum, "Remaining": maximum}
+        if self.live_allocations is not None:
+            for name, (maximum, remaining) in self.live_allocations().items():
+                entries[name] = {"Max": maximum, "Remaining": remaining}
         return dict(sorted(entries.items()))

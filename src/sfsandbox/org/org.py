@@ -19,6 +19,7 @@ from sfsandbox.apex.credentials import (
 from sfsandbox.apex.runtime import ApexRuntime
 from sfsandbox.org.apexrest import ApexRest, ApexRestResource
 from sfsandbox.org.auth import Auth, ConnectedApp, UserCredentials
+from sfsandbox.org.events import EventBus
 from sfsandbox.org.ids import IdFactory
 from sfsandbox.org.limits import OrgLimits
 from sfsandbox.org.rest import API_VERSION, OrgApp
@@ -62,6 +63,8 @@ class Org:
         self.apex_rest = ApexRest(self)
         self.apex = ApexRuntime(self)  # transactions, callouts, their Setup
         self.limits = OrgLimits(clock)  # the API request allocation, settable
+        self.events = EventBus(self)  # Platform Events: publish, replay, triggers
+        self.limits.live_allocations = self.events.allocations
         self.app = OrgApp(self)
         self.instance_url = ""
         self._ca_file = ""
@@ -242,3 +245,4 @@ class Org:
         if "http" in self.__dict__:
             self.http.close()
         self.apex.close()
+        self.events.close()

@@ -24,6 +24,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from sfsandbox.org import errors, soap, soql
+from sfsandbox.org.events import PlatformEventType
 from sfsandbox.org.ids import to_18
 from sfsandbox.org.schema import Field, SObjectType
 
@@ -321,9 +322,21 @@ class OrgApp:
                 {
                     "encoding": "UTF-8",
                     "maxBatchSize": 200,
-                    "sobjects": [o.describe_global(version) for o in schema],
+                    "sobjects": sorted(
+                        [
+                            *(o.describe_global(version) for o in schema),
+                            *(
+                                e.describe_global(version)
+                                for e in self.org.events.types
+                            ),
+                        ],
+                        key=lambda entry: entry["name"],
+                    ),
                 },
             )
+        event_type = self.org.events.get(rest[0])
+        if event_type is not None:
+            return self.platform_event(call, event_type)
         sobject = schema.get(rest[0])
         if sobject is None:
             raise errors.NotFound()
@@ -363,6 +376,53 @@ class OrgApp:
             return self.record(call, sobject, rest[1])
         if len(rest) == 3:
             return self.by_external_id(call, sobject, rest[1], rest[2])
+        raise errors.NotFound()
+
+    def platform_event(self, call: ApiCall, event_type: PlatformEventType) -> ApiResult:
+        """``/sobjects/<Event>__e/...``: publish, describe; events are never read back.
+
+        A publish answers 201 with the current result shape: ``success`` means only
+        that the event was queued, and the one "error" is ``OPERATION_ENQUEUED`` with
+        the ``EventUuid`` as its message (Platform Events Developer Guide, "Publish
+        Event Messages Using REST API").
+        """
+        rest, method, version = call.rest[1:], call.method, call.version
+        if len(rest) == 1:
+            _allow(method, ["GET", "HEAD", "POST"])
+            if method == "POST":
+                values = _json_object(call, event_type.name)
+                message = self.org.events.publish(event_type.name, values)
+                return ApiResult(
+                    201,
+                    {
+                        "id": message.id,
+                        "success": True,
+                        "errors": [
+                            {
+                                "statusCode": "OPERATION_ENQUEUED",
+                                "message": message.event_uuid,
+                                "fields": [],
+                            }
+                        ],
+                    },
+                )
+            return ApiResult(
+                200,
+                {
+                    "objectDescribe": event_type.describe_global(version),
+                    "recentItems": [],
+                },
+            )
+        if len(rest) == 2 and rest[1] == "describe":
+            _allow(method, ["GET", "HEAD"])
+            return ApiResult(200, event_type.describe(version))
+        if len(rest) == 2 and rest[1] == "eventSchema":
+            _allow(method, ["GET", "HEAD"])
+            return ApiResult(200, event_type.event_schema())
+        # Event messages are not records: they cannot be retrieved, updated or
+        # deleted (describe: retrieveable, updateable and deletable are false). The
+        # platform's exact answer to such a request is UNVERIFIED; the sandbox says
+        # the resource does not exist.
         raise errors.NotFound()
 
     def record(self, call: ApiCall, sobject: SObjectType, record_id: str) -> ApiResult:
