@@ -123,6 +123,9 @@ UNKNOWN_EXTERNAL_CREDENTIAL = (
 UNCOMMITTED_WORK = (
     "You have uncommitted work pending. Please commit or rollback before calling out"
 )
+# Observed wording for a callout from a trigger's synchronous context, the reason
+# ``@future(callout=true)`` exists (Apex Developer Guide, "Invoking Callouts").
+CALLOUT_FROM_TRIGGER = "Callout from triggers are currently not supported."
 READ_TIMED_OUT = "Read timed out"  # observed: "System.CalloutException: Read timed out"
 # Partly observed: public Apex code catches callout exceptions whose message contains
 # "maximum time allotted for callout"; the "(120000 ms)" suffix is UNVERIFIED.
@@ -354,6 +357,8 @@ class Exchange:
 
 def send(transaction: ApexTransaction, request: HttpRequest) -> HttpResponse:
     """One synchronous Apex callout in ``transaction``."""
+    if transaction.trigger_depth:
+        raise CalloutException(CALLOUT_FROM_TRIGGER)
     if transaction.has_pending_work:
         raise CalloutException(UNCOMMITTED_WORK)
     runtime = transaction.org.apex

@@ -42,7 +42,8 @@ from sfsandbox.apex.credentials import (
     RemoteSiteSettings,
 )
 from sfsandbox.apex.exceptions import CalloutException
-from sfsandbox.apex.transaction import ApexTransaction, running
+from sfsandbox.apex.transaction import ApexTransaction, api_call, running
+from sfsandbox.apex.triggers import ApexTriggers
 
 if TYPE_CHECKING:
     from sfsandbox.org.org import Org
@@ -60,6 +61,7 @@ class ApexRuntime:
         self.named_credentials = NamedCredentials()
         self.external_credentials = ExternalCredentials()
         self.remote_site_settings = RemoteSiteSettings()
+        self.triggers = ApexTriggers(org)
         self._ssl_context: ssl.SSLContext | None = None
         self._client: httpx.Client | None = None
         self._tokens: dict[str, OAuthToken] = {}
@@ -75,6 +77,19 @@ class ApexRuntime:
     def transaction(self, *, asynchronous: bool = False) -> Iterator[ApexTransaction]:
         """One Apex transaction: commits at the end, rolls back on an exception."""
         with running(ApexTransaction(self.org, asynchronous=asynchronous)) as tx:
+            yield tx
+
+    @contextmanager
+    def api_transaction(self) -> Iterator[ApexTransaction]:
+        """The Apex transaction of one API call that writes records.
+
+        It opens the store's transaction at once, so that everything the call and
+        its triggers write commits (or rolls back) together, and runs the
+        ``after_commit`` work (jobs, events) once it has committed. Inside a running
+        Apex transaction it is that transaction. A Bulk API or SOAP writer wraps its
+        writes in it and in ``triggers.saving()``.
+        """
+        with api_call(self.org) as tx:
             yield tx
 
     def execute(self, action: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:

@@ -128,6 +128,7 @@ class ApexTransaction:
         self._after_commit: list[Callable[[], Any]] = []
         self.after_commit_errors: list[BaseException] = []
         self.state = "Running"
+        self.trigger_depth = 0  # > 0 while a trigger runs (callouts are refused)
 
     # --- state that callouts and Limits read -----------------------------------------
 
@@ -194,12 +195,28 @@ class ApexTransaction:
         with store.lock:
             store.conn.execute("SAVEPOINT apex_dml")
             try:
-                for number, values in enumerate(rows):
-                    record_id = self._dml_row(operation, sobject, number, values)
-                    if isinstance(record_id, DmlFailure):
-                        failures.append(record_id)
-                    else:
-                        new_ids.append(record_id)
+                with store.recording_saves() as saved:
+                    for number, values in enumerate(rows):
+                        record_id = self._dml_row(operation, sobject, number, values)
+                        if isinstance(record_id, DmlFailure):
+                            failures.append(record_id)
+                        else:
+                            new_ids.append(record_id)
+                if saved and not failures:
+                    try:
+                        self.org.apex.triggers.fire(saved)
+                    except errors.CannotInsertUpdateActivateEntity as error:
+                        # The trigger failed the whole statement: every row reports it.
+                        failures = [
+                            DmlFailure(
+                                number,
+                                error.error_code,
+                                error.message,
+                                (),
+                                "" if operation == "Insert" else str(values.get("Id")),
+                            )
+                            for number, values in enumerate(rows)
+                        ]
             except BaseException:
                 store.conn.execute("ROLLBACK TO apex_dml")
                 store.conn.execute("RELEASE apex_dml")
@@ -428,6 +445,32 @@ def running(transaction: ApexTransaction) -> Iterator[ApexTransaction]:
             yield transaction
             if transaction.limit_error is not None:
                 raise transaction.limit_error
+        except BaseException as error:
+            transaction._end(error)
+            raise
+        transaction._end(None)
+    finally:
+        _current.reset(token)
+    transaction._run_after_commit()
+
+
+@contextmanager
+def api_call(org: Org) -> Iterator[ApexTransaction]:
+    """The transaction of an API call that writes (see ``ApexRuntime.api_transaction``).
+
+    Unlike ``running``, a ``LimitException`` that a trigger raised has already become
+    the call's error answer; it is not raised again at the end.
+    """
+    running_now = _current.get()
+    if running_now is not None:
+        yield running_now
+        return
+    transaction = ApexTransaction(org)
+    token = _current.set(transaction)
+    try:
+        transaction._begin_store_work()
+        try:
+            yield transaction
         except BaseException as error:
             transaction._end(error)
             raise

@@ -309,3 +309,15 @@ class OAuthError(Exception):
 
     def body(self) -> dict[str, str]:
         return {"error": self.error, "error_description": self.description}
+
+
+class CannotInsertUpdateActivateEntity(SalesforceError):
+    """A trigger threw an exception no code caught: the save fails and rolls back.
+
+    The message is ``"<Trigger>: execution of AfterUpdate\\n\\ncaused by: <Type>:
+    <message>"``, as commonly reported for the platform; the platform appends the
+    trigger's line and column, which the sandbox has none of (UNVERIFIED: the exact
+    trailer).
+    """
+
+    error_code = "CANNOT_INSERT_UPDATE_ACTIVATE_ENTITY"

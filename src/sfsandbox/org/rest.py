@@ -45,6 +45,7 @@ VERSION_PATH = re.compile(r"^v(\d+\.\d)$")
 # (REST API guide, "Composite"); 200 records per sObject Collections request and 2,000
 # IDs per collection retrieve by POST (REST API guide, "sObject Collections").
 MAX_SUBREQUESTS = 25
+WRITE_METHODS = frozenset({"POST", "PATCH", "PUT", "DELETE"})
 MAX_QUERY_OR_COLLECTION_SUBREQUESTS = 5
 MAX_COLLECTION_RECORDS = 200
 MAX_COLLECTION_RETRIEVE_IDS = 2000
@@ -260,6 +261,12 @@ class OrgApp:
         call = ApiCall(
             method, parts[3:], version, request.query_params, request.headers, body
         )
+        if method in WRITE_METHODS:
+            # One Apex transaction per call that writes: triggers run in it, and the
+            # work they queue after commit runs once the call's writes commit.
+            with self.org.apex.api_transaction():
+                result = self.dispatch(call)
+            return _to_response(result)
         return _to_response(self.dispatch(call))
 
     def _spend_api_request(self, request: Request) -> None:
@@ -345,7 +352,7 @@ class OrgApp:
             _allow(method, ["GET", "HEAD", "POST"])
             if method == "POST":
                 values = _json_object(call, sobject.name)
-                with store.transaction():
+                with store.transaction(), self.org.apex.triggers.saving():
                     record_id = store.insert(sobject, values)
                 return ApiResult(
                     201,
@@ -437,7 +444,7 @@ class OrgApp:
             )
         if method == "PATCH":
             values = _json_object(call, sobject.name)
-            with store.transaction():
+            with store.transaction(), self.org.apex.triggers.saving():
                 store.update(sobject, record_id, values)
             return ApiResult(204)
         if method == "DELETE":
@@ -485,7 +492,7 @@ class OrgApp:
         if call.method == "PATCH":
             values = _json_object(call, sobject.name)
             update_only = call.params.get("updateOnly", "").lower() == "true"
-            with store.transaction():
+            with store.transaction(), self.org.apex.triggers.saving():
                 record_id, created = store.upsert(
                     sobject, f, value, values, update_only
                 )
@@ -779,30 +786,39 @@ class OrgApp:
         """Save each record in its own savepoint; with allOrNone, all or nothing."""
         store = self.org.store
         results: list[dict[str, Any]] = []
+        # A trigger's exception fails every record of its invocation (a collection
+        # holds at most 200 records: one invocation per object and operation).
+        trigger_error: errors.SalesforceError | None = None
         try:
             with store.transaction():
-                for record in records:
-                    try:
-                        if not isinstance(record, dict):
-                            raise errors.JsonParserError(
-                                "Each record must be a JSON object"
-                            )
-                        with store.transaction():
-                            results.append(save(record))
-                    except errors.SalesforceError as error:
-                        results.append(
-                            {"success": False, "errors": [_save_error(error)]}
-                        )
+                try:
+                    with self.org.apex.triggers.saving():
+                        for record in records:
+                            results.append(self._save_one(record, save))
+                except errors.CannotInsertUpdateActivateEntity as error:
+                    trigger_error = error
+                    raise _RolledBack from None
                 if all_or_none and any(not r["success"] for r in results):
                     raise _RolledBack
         except _RolledBack:
+            lost = _save_error(trigger_error) if trigger_error else RECORD_ROLLED_BACK
             results = [
-                r
-                if not r["success"]
-                else {"success": False, "errors": [RECORD_ROLLED_BACK]}
+                r if not r["success"] else {"success": False, "errors": [lost]}
                 for r in results
             ]
         return results
+
+    def _save_one(
+        self, record: Any, save: Callable[[dict[str, Any]], dict[str, Any]]
+    ) -> dict[str, Any]:
+        """One record of a collection, in its own savepoint: its result."""
+        try:
+            if not isinstance(record, dict):
+                raise errors.JsonParserError("Each record must be a JSON object")
+            with self.org.store.transaction():
+                return save(record)
+        except errors.SalesforceError as error:
+            return {"success": False, "errors": [_save_error(error)]}
 
     def _record_type(self, record: dict[str, Any]) -> SObjectType:
         attributes = record.get("attributes")

@@ -123,6 +123,16 @@ def quote(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
 
 
+@dataclass(frozen=True)
+class SavedRow:
+    """A record a save wrote: ``old`` is its stored row before an update, or None
+    for a new record."""
+
+    sobject: SObjectType
+    record_id: str
+    old: dict[str, Any] | None
+
+
 class Store:
     """Records of one org, behind one lock that HTTP threads and the notebook share."""
 
@@ -154,6 +164,29 @@ class Store:
         self.validation_rules: list[ValidationRule] = default_validation_rules()
         self.duplicate_rules: list[DuplicateRule] = default_duplicate_rules()
         self._depth = 0
+        self._recordings: list[list[SavedRow]] = []
+
+    @contextmanager
+    def recording_saves(self) -> Iterator[list[SavedRow]]:
+        """Note every row that ``insert``, ``update`` and ``upsert`` write meanwhile.
+
+        The list it yields fills with one ``SavedRow`` per created or updated record,
+        in save order; recordings nest (a trigger's own DML records apart). The
+        Apex runtime's ``org.apex.triggers.saving()`` uses it to fire after triggers.
+        """
+        with self.lock:
+            saved: list[SavedRow] = []
+            self._recordings.append(saved)
+            try:
+                yield saved
+            finally:
+                self._recordings.pop()
+
+    def _note_save(
+        self, sobject: SObjectType, record_id: str, old: dict[str, Any] | None
+    ) -> None:
+        if self._recordings:
+            self._recordings[-1].append(SavedRow(sobject, record_id, old))
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -291,6 +324,7 @@ class Store:
         """Store a checked row, filling in what the platform maintains."""
         prepared = self._prepare_new(sobject, row)
         self._insert_rows(sobject, list(prepared), [list(prepared.values())])
+        self._note_save(sobject, prepared["Id"], None)
         return prepared["Id"]
 
     def _prepare_new(self, sobject: SObjectType, row: dict[str, Any]) -> dict[str, Any]:
@@ -357,6 +391,7 @@ class Store:
                 f"UPDATE {quote(sobject.name)} SET {assignments} WHERE Id = ?",
                 [*stored.values(), current["Id"]],
             )
+        self._note_save(sobject, current["Id"], current)
 
     def delete(self, sobject: SObjectType, record_id: str) -> None:
         """Move a record to the recycle bin (``IsDeleted = true``)."""
