@@ -256,6 +256,29 @@ def test_pages_without_widgets_load_cleanly(visit, path: str) -> None:
     visit(path).assert_clean()
 
 
+def _toc_pages() -> list[str]:
+    """Every page of the book, as its HTML path, in the order of _toc.yml."""
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    pages = [f"{toc['root']}.html"]
+    for part in toc["parts"]:
+        pages += [f"{entry['file']}.html" for entry in part["chapters"]]
+    return pages
+
+
+@pytest.mark.parametrize("path", _toc_pages())
+def test_pages_fit_a_phone_screen(browser, site_url: str, path: str) -> None:
+    # Code blocks and wide tables scroll inside themselves; nothing else may push the
+    # page wider than the screen (a long inline literal did, before course.css).
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    try:
+        page = context.new_page()
+        page.goto(site_url + path, wait_until="load", timeout=TIMEOUT_MS)
+        width = page.evaluate("document.documentElement.scrollWidth")
+    finally:
+        context.close()
+    assert width <= 390, f"{path} is {width} px wide on a 390 px screen"
+
+
 def _href(page, selector: str, what: str) -> str:
     links = page.locator(selector)
     assert links.count() == 1, f"{LAB0}: expected one {what} link ({selector})"
