@@ -13,6 +13,8 @@ from sfsandbox.runtime.clock import SimulatedClock
 from sfsandbox.runtime.server import BackgroundServer, SandboxStartError
 from sfsandbox.runtime.tls import SandboxCA
 from sfsandbox.systems.credit_bureau import CreditBureau
+from sfsandbox.systems.nightly import NightlySync
+from sfsandbox.systems.warehouse import Warehouse
 from sfsandbox.systems.webform import WebForm
 
 __all__ = ["Sandbox", "SandboxStartError"]
@@ -33,6 +35,10 @@ class Sandbox:
         self.webform = WebForm(self.org)
         self.credit_bureau = CreditBureau(seed, self.clock)
         self._folder = Path(tempfile.mkdtemp(prefix="sfsandbox-"))
+        # The data warehouse (DuckDB, a file in this folder) and its nightly sync,
+        # which runs only once started: nightly_sync.start().
+        self.warehouse = Warehouse(self._folder, self.clock)
+        self.nightly_sync = NightlySync(self.warehouse, self.clock)
         self._servers: list[BackgroundServer] = []
         self.running = False
 
@@ -67,6 +73,7 @@ class Sandbox:
         self.webform.bind(f"http://127.0.0.1:{site.start()}", self.ca_file)
         # The bureau runs its own server: down(mode="refuse") stops and restarts it.
         self.credit_bureau.serve(self._ca.cert_file, self._ca.key_file, self.ca_file)
+        self.warehouse.bind(self.org)
         self.running = True
 
     @property
@@ -82,6 +89,8 @@ class Sandbox:
         self.org.close()
         self.webform.close()
         self.credit_bureau.close()
+        self.nightly_sync.stop()
+        self.warehouse.close()
         shutil.rmtree(self._folder, ignore_errors=True)
         self.running = False
 

@@ -451,6 +451,15 @@ def standard_objects() -> tuple[SObjectType, ...]:
                 picklist_values=LEAD_SOURCES,
             ),
             Field("Description", "Description", "textarea", length=32000),
+            # The data warehouse's order number, written back by the nightly sync.
+            _text(
+                "ERP_Order_Number__c",
+                "ERP Order Number",
+                20,
+                external_id=True,
+                unique=True,
+                custom=True,
+            ),
         ),
     )
     lead = SObjectType(

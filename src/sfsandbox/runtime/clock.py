@@ -8,8 +8,21 @@ from __future__ import annotations
 
 import threading
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
 DEFAULT_START = datetime(2026, 1, 12, 9, 0, 0, tzinfo=UTC)
+
+
+class ClockListener(Protocol):
+    """Something that wants to run at a moment of simulated time (a nightly job).
+
+    ``next_due`` says when it wants to run next (None: not now); the clock calls
+    ``on_due`` with the clock standing at that moment, while it advances past it.
+    """
+
+    def next_due(self) -> datetime | None: ...
+
+    def on_due(self, now: datetime) -> None: ...
 
 
 class SimulatedClock:
@@ -20,6 +33,18 @@ class SimulatedClock:
             raise ValueError("The clock's start must be timezone-aware (UTC).")
         self._now = start.astimezone(UTC)
         self._lock = threading.Lock()
+        self._listeners: list[ClockListener] = []
+        self._firing: set[int] = set()  # id() of listeners running now
+
+    def add_listener(self, listener: ClockListener) -> None:
+        """Call ``listener.on_due`` whenever an advance passes its ``next_due``."""
+        with self._lock:
+            self._listeners.append(listener)
+
+    def remove_listener(self, listener: ClockListener) -> None:
+        with self._lock:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
 
     def now(self) -> datetime:
         """The current simulated time, in UTC."""
@@ -51,13 +76,43 @@ class SimulatedClock:
             raise ValueError("Simulated time only moves forward.")
         with self._lock:
             try:
-                self._now += step
+                target = self._now + step
             except OverflowError:
                 raise ValueError(
                     f"Simulated time cannot pass {datetime.max:%Y-%m-%d} (UTC): it is "
                     f"{self._now:%Y-%m-%d %H:%M} now and the step is {step}."
                 ) from None
+        self._run_listeners_until(target)
+        with self._lock:
+            # A listener may have moved the clock past the target itself.
+            self._now = max(self._now, target)
             return self._now
+
+    def _run_listeners_until(self, target: datetime) -> None:
+        """Stop at each listener's due moment up to ``target``, earliest first."""
+        fired: set[tuple[int, datetime]] = set()
+        while True:
+            with self._lock:
+                due = [
+                    (when, index, listener)
+                    for index, listener in enumerate(self._listeners)
+                    if id(listener) not in self._firing
+                    and (when := listener.next_due()) is not None
+                    and when <= target
+                    and (id(listener), when) not in fired
+                ]
+                if not due:
+                    return
+                when, _, listener = min(due, key=lambda item: item[:2])
+                fired.add((id(listener), when))
+                self._now = max(self._now, when)
+                now = self._now
+                self._firing.add(id(listener))
+            try:
+                listener.on_due(now)
+            finally:
+                with self._lock:
+                    self._firing.discard(id(listener))
 
     def timestamp_ms(self) -> int:
         """Milliseconds since the epoch, as OAuth's ``issued_at`` reports it."""

@@ -5,4 +5,6 @@
 - ``credit_bureau``: the credit bureau the org calls out to (Request and Reply): REST
   credit checks, SOAP address verification (``address_verification``), faults on
   demand and a wiretap.
+- ``warehouse``: the data warehouse (DuckDB) that orders are copied to (Batch Data
+  Synchronization); ``nightly``: its 02:00 sync; ``orders``: a seeded day of orders.
 """
