@@ -20,9 +20,20 @@ Modules: ``transaction`` (DML, SOQL, limits, commit and rollback), ``callout``
 simulated systems follow), ``credentials`` (named and external credentials, remote site
 settings), ``continuation`` (``Continuation``), ``system`` (``Limits``, ``Database``,
 ``JSON``), ``eventbus`` (``EventBus.publish``), ``exceptions``
-(``System.CalloutException`` and the others) and ``runtime`` (``org.apex``).
+(``System.CalloutException`` and the others), ``triggers`` (after insert/update
+triggers on sObjects, ``org.apex.triggers``), ``asynchronous`` (``@future``,
+``Queueable``, ``System.enqueueJob`` and the job queue ``org.apex.jobs``) and
+``runtime`` (``org.apex``).
 """
 
+from sfsandbox.apex.asynchronous import (
+    AllowsCallouts,
+    AsyncApexJob,
+    Queueable,
+    QueueableContext,
+    System,
+    future,
+)
 from sfsandbox.apex.callout import (
     SIMULATED_LATENCY_HEADER,
     Http,
@@ -43,6 +54,7 @@ from sfsandbox.apex.eventbus import (
 )
 from sfsandbox.apex.exceptions import (
     ApexException,
+    AsyncException,
     CalloutException,
     DmlException,
     JSONException,
@@ -59,6 +71,13 @@ from sfsandbox.apex.transaction import (
 )
 
 __all__ = [
+    "AllowsCallouts",
+    "AsyncApexJob",
+    "AsyncException",
+    "Queueable",
+    "QueueableContext",
+    "System",
+    "future",
     "JSON",
     "SIMULATED_LATENCY_HEADER",
     "ApexException",

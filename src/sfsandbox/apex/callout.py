@@ -126,6 +126,11 @@ UNCOMMITTED_WORK = (
 # Observed wording for a callout from a trigger's synchronous context, the reason
 # ``@future(callout=true)`` exists (Apex Developer Guide, "Invoking Callouts").
 CALLOUT_FROM_TRIGGER = "Callout from triggers are currently not supported."
+# Observed wording for a callout from a @future method without callout=true.
+CALLOUT_NOT_ALLOWED_FROM_FUTURE = (
+    "Callout not allowed from this future method. Please enable callout by "
+    "annotating the future method. eg: @Future(callout=true)"
+)
 READ_TIMED_OUT = "Read timed out"  # observed: "System.CalloutException: Read timed out"
 # Partly observed: public Apex code catches callout exceptions whose message contains
 # "maximum time allotted for callout"; the "(120000 ms)" suffix is UNVERIFIED.
@@ -359,6 +364,8 @@ def send(transaction: ApexTransaction, request: HttpRequest) -> HttpResponse:
     """One synchronous Apex callout in ``transaction``."""
     if transaction.trigger_depth:
         raise CalloutException(CALLOUT_FROM_TRIGGER)
+    if not transaction.callouts_allowed:
+        raise CalloutException(CALLOUT_NOT_ALLOWED_FROM_FUTURE)
     if transaction.has_pending_work:
         raise CalloutException(UNCOMMITTED_WORK)
     runtime = transaction.org.apex

@@ -102,3 +102,9 @@ class LimitException(ApexException):  # noqa: N818
     """A governor limit was passed; Apex code cannot catch it."""
 
     type_name = "System.LimitException"
+
+
+class AsyncException(ApexException):
+    """Asynchronous Apex used where the platform forbids it (a future from a future)."""
+
+    type_name = "System.AsyncException"

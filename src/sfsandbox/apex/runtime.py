@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from sfsandbox.apex.asynchronous import AsyncJobs
 from sfsandbox.apex.callout import (
     DEFAULT_HEADERS,
     SIMULATED_LATENCY_HEADER,
@@ -62,6 +63,7 @@ class ApexRuntime:
         self.external_credentials = ExternalCredentials()
         self.remote_site_settings = RemoteSiteSettings()
         self.triggers = ApexTriggers(org)
+        self.jobs = AsyncJobs(org)  # @future calls and Queueable jobs
         self._ssl_context: ssl.SSLContext | None = None
         self._client: httpx.Client | None = None
         self._tokens: dict[str, OAuthToken] = {}

@@ -80,6 +80,22 @@ class Limits:
     def getLimitDmlRows() -> int:  # noqa: N802
         return _limit("DmlRows")[1]
 
+    @staticmethod
+    def getFutureCalls() -> int:  # noqa: N802
+        return _limit("FutureCalls")[0]
+
+    @staticmethod
+    def getLimitFutureCalls() -> int:  # noqa: N802
+        return _limit("FutureCalls")[1]
+
+    @staticmethod
+    def getQueueableJobs() -> int:  # noqa: N802
+        return _limit("QueueableJobs")[0]
+
+    @staticmethod
+    def getLimitQueueableJobs() -> int:  # noqa: N802
+        return _limit("QueueableJobs")[1]
+
 
 class Database:
     """``Database`` methods on the running transaction (records as field maps)."""

@@ -59,10 +59,16 @@ logger = logging.getLogger(__name__)
 # Per-transaction governor limits (Apex Developer Guide, "Execution Governors and
 # Limits", synchronous limits; the callout limits are the same for asynchronous Apex).
 SOQL_QUERY_LIMIT = 100
+ASYNC_SOQL_QUERY_LIMIT = 200  # asynchronous Apex (@future, Queueable)
 QUERY_ROW_LIMIT = 50_000
 DML_STATEMENT_LIMIT = 150
 DML_ROW_LIMIT = 10_000
 CALLOUT_LIMIT = 100
+# Apex Developer Guide, "Execution Governors and Limits": @future calls per
+# transaction, and System.enqueueJob calls (50 synchronous, 1 asynchronous).
+FUTURE_CALL_LIMIT = 50
+QUEUEABLE_JOB_LIMIT = 50
+ASYNC_QUEUEABLE_JOB_LIMIT = 1
 CALLOUT_TIME_LIMIT_MS = 120_000
 # "Maximum size of callout request or response": 6 MB synchronous, 12 MB asynchronous.
 # The platform's message counts bytes in decimal ("Exceeded max size limit of 6000000").
@@ -110,12 +116,20 @@ class ApexTransaction:
     """DML, SOQL and callouts of one Apex transaction on ``org``, with its limits.
 
     ``asynchronous`` is true for asynchronous Apex (``@future``, Queueable), where a
-    callout may carry 12 MB instead of 6 MB.
+    callout may carry 12 MB instead of 6 MB and 200 SOQL queries run instead of 100.
+    ``context`` names the asynchronous entry point ("Future", "Queueable"), or None
+    for synchronous Apex; ``sfsandbox.apex.asynchronous`` reads it for its rules.
     """
 
-    def __init__(self, org: Org, *, asynchronous: bool = False) -> None:
+    def __init__(
+        self, org: Org, *, asynchronous: bool = False, context: str | None = None
+    ) -> None:
         self.org = org
-        self.asynchronous = asynchronous
+        self.asynchronous = asynchronous or context is not None
+        self.context = context
+        self.callouts_allowed = True  # a @future without callout=true sets False
+        self.future_calls = 0
+        self.queueable_jobs = 0
         self.limit_error: LimitException | None = None
         self.callout_log: list[CalloutRecord] = []
         self._queries = 0
@@ -149,6 +163,14 @@ class ApexTransaction:
     @property
     def callout_size_limit(self) -> int:
         return ASYNC_CALLOUT_SIZE_LIMIT if self.asynchronous else CALLOUT_SIZE_LIMIT
+
+    @property
+    def queueable_job_limit(self) -> int:
+        return ASYNC_QUEUEABLE_JOB_LIMIT if self.asynchronous else QUEUEABLE_JOB_LIMIT
+
+    @property
+    def query_limit(self) -> int:
+        return ASYNC_SOQL_QUERY_LIMIT if self.asynchronous else SOQL_QUERY_LIMIT
 
     def count_callout(self) -> None:
         """Count one callout against the limit of 100 (101st: ``LimitException``)."""
@@ -337,7 +359,7 @@ class ApexTransaction:
 
     def _compile(self, text: str) -> soql.CompiledQuery:
         self._queries += 1
-        if self._queries > SOQL_QUERY_LIMIT:
+        if self._queries > self.query_limit:
             self._limit(f"Too many SOQL queries: {self._queries}")
         try:
             return soql.compile_query(
@@ -354,6 +376,10 @@ class ApexTransaction:
             self._limit(f"Too many query rows: {self._query_rows + rows}")
         self._query_rows += rows
 
+    def limit(self, message: str) -> None:
+        """Raise ``LimitException(message)``: the transaction will end with it."""
+        self._limit(message)
+
     def _limit(self, message: str) -> None:
         error = LimitException(message)
         if self.limit_error is None:
@@ -367,11 +393,13 @@ class ApexTransaction:
     def usage(self) -> dict[str, tuple[int, int]]:
         """Each limit's use and maximum, as ``Limits.getX()``/``getLimitX()`` say."""
         return {
-            "Queries": (self._queries, SOQL_QUERY_LIMIT),
+            "Queries": (self._queries, self.query_limit),
             "QueryRows": (self._query_rows, QUERY_ROW_LIMIT),
             "DmlStatements": (self._dml_statements, DML_STATEMENT_LIMIT),
             "DmlRows": (self._dml_rows, DML_ROW_LIMIT),
             "Callouts": (self._callouts, CALLOUT_LIMIT),
+            "FutureCalls": (self.future_calls, FUTURE_CALL_LIMIT),
+            "QueueableJobs": (self.queueable_jobs, self.queueable_job_limit),
         }
 
     # --- after commit ----------------------------------------------------------------
