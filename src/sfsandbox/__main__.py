@@ -25,6 +25,7 @@ def main(argv: list[str] | None = None) -> int:
         f"""sfsandbox is running (seed {args.seed}). Stop it with Ctrl+C.
 
 Instance URL   {org.instance_url}
+CometD         {org.cometd_url}  (Streaming API: subscribe to /event/Order_Closed__e)
 CA file        {sandbox.ca_file}
 Client ID      {org.client_id}
 Client secret  {org.client_secret}

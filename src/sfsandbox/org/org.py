@@ -19,6 +19,7 @@ from sfsandbox.apex.credentials import (
 from sfsandbox.apex.runtime import ApexRuntime
 from sfsandbox.org.apexrest import ApexRest, ApexRestResource
 from sfsandbox.org.auth import Auth, ConnectedApp, UserCredentials
+from sfsandbox.org.cometd import CometdServer
 from sfsandbox.org.events import EventBus
 from sfsandbox.org.ids import IdFactory
 from sfsandbox.org.limits import OrgLimits
@@ -65,6 +66,7 @@ class Org:
         self.limits = OrgLimits(clock)  # the API request allocation, settable
         self.events = EventBus(self)  # Platform Events: publish, replay, triggers
         self.limits.live_allocations = self.events.allocations
+        self.cometd = CometdServer(self)  # the Streaming API at /cometd/<version>
         self.app = OrgApp(self)
         self.instance_url = ""
         self._ca_file = ""
@@ -198,6 +200,11 @@ class Org:
     def remote_site_settings(self) -> RemoteSiteSettings:
         """Setup > Remote Site Settings: the plain URLs a callout may reach."""
         return self.apex.remote_site_settings
+
+    @property
+    def cometd_url(self) -> str:
+        """The Streaming API's CometD endpoint for this org's API version."""
+        return f"{self.instance_url}/cometd/{self.api_version}"
 
     @property
     def data_url(self) -> str:

@@ -189,6 +189,10 @@ class OrgApp:
             return
         if scope["type"] != "http":
             return
+        if scope["path"].startswith("/cometd/"):
+            # Asynchronous: a long-polling /meta/connect must not hold the loop.
+            await self.org.cometd(scope, receive, send)
+            return
         request = Request(scope, receive)
         body = await request.body()
         try:
