@@ -14,6 +14,7 @@ from sfsandbox.runtime.server import BackgroundServer, SandboxStartError
 from sfsandbox.runtime.tls import SandboxCA
 from sfsandbox.systems.credit_bureau import CreditBureau
 from sfsandbox.systems.nightly import NightlySync
+from sfsandbox.systems.outbound_listener import OutboundListener
 from sfsandbox.systems.warehouse import Warehouse
 from sfsandbox.systems.webform import WebForm
 
@@ -34,6 +35,7 @@ class Sandbox:
         self.org = Org(seed, self.clock)
         self.webform = WebForm(self.org)
         self.credit_bureau = CreditBureau(seed, self.clock)
+        self.outbound_listener = OutboundListener(self.clock)  # the ERP's SOAP listener
         self._folder = Path(tempfile.mkdtemp(prefix="sfsandbox-"))
         # The data warehouse (DuckDB, a file in this folder) and its nightly sync,
         # which runs only once started: nightly_sync.start().
@@ -73,6 +75,7 @@ class Sandbox:
         self.webform.bind(f"http://127.0.0.1:{site.start()}", self.ca_file)
         # The bureau runs its own server: down(mode="refuse") stops and restarts it.
         self.credit_bureau.serve(self._ca.cert_file, self._ca.key_file, self.ca_file)
+        self.outbound_listener.serve(self._ca.cert_file, self._ca.key_file)
         self.warehouse.bind(self.org)
         self.running = True
 
@@ -89,6 +92,7 @@ class Sandbox:
         self.org.close()
         self.webform.close()
         self.credit_bureau.close()
+        self.outbound_listener.close()
         self.nightly_sync.stop()
         self.warehouse.close()
         shutil.rmtree(self._folder, ignore_errors=True)

@@ -66,6 +66,10 @@ UNEMULATED_EVENTS = (
     "after delete",
     "after undelete",
 )
+# (sobject, event, Trigger.new, Trigger.old) of a saved chunk: workflow-like automation.
+Automation = Callable[
+    [str, str, list[dict[str, Any]], list[dict[str, Any]] | None], None
+]
 _OPERATION = {"after insert": "AfterInsert", "after update": "AfterUpdate"}
 
 
@@ -129,6 +133,7 @@ class ApexTriggers:
     def __init__(self, org: Org) -> None:
         self.org = org
         self._triggers: list[RegisteredTrigger] = []
+        self._automation: list[Automation] = []
         self._lock = threading.Lock()
         self.invocations = 0  # trigger invocations so far (each of up to 200 records)
 
@@ -177,6 +182,13 @@ class ApexTriggers:
         with self._lock:
             self._triggers = []
 
+    def add_automation(self, automation: Automation) -> None:
+        """Run ``automation(sobject, event, new, old)`` for every saved chunk, after
+        the triggers and in the same transaction, as the platform runs workflow rules
+        after triggers (the Outbound Message rules use it)."""
+        with self._lock:
+            self._automation.append(automation)
+
     @property
     def registered(self) -> list[RegisteredTrigger]:
         with self._lock:
@@ -198,7 +210,7 @@ class ApexTriggers:
         """
         with self.org.store.recording_saves() as saved:
             yield
-        if saved and self._triggers:
+        if saved and (self._triggers or self._automation):
             self.fire(saved)
 
     def fire(self, saved: list[SavedRow]) -> None:
@@ -208,21 +220,28 @@ class ApexTriggers:
         for row in saved:
             event = "after insert" if row.old is None else "after update"
             groups.setdefault((row.sobject.name, event), []).append(row)
+        with self._lock:
+            automation = list(self._automation)
         for (sobject, event), rows in groups.items():
             triggers = [
                 t for t in self.registered if t.sobject == sobject and event in t.events
             ]
-            if not triggers:
+            if not triggers and not automation:
                 continue
             for start in range(0, len(rows), BATCH_SIZE):
                 chunk = rows[start : start + BATCH_SIZE]
+                new, old = self._records(event, chunk)
                 for trigger in triggers:
-                    self._invoke(trigger, event, chunk)
+                    self._invoke(trigger, event, new, old)
+                if triggers and automation:
+                    new, old = self._records(event, chunk)  # as the triggers left it
+                for automate in automation:
+                    automate(sobject, event, new, old)
 
-    def _invoke(
-        self, registered: RegisteredTrigger, event: str, rows: list[SavedRow]
-    ) -> None:
-        transaction = current_transaction(f"The trigger {registered.name}")
+    def _records(
+        self, event: str, rows: list[SavedRow]
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]] | None]:
+        """``Trigger.new`` and ``Trigger.old`` of a chunk, as stored now."""
         store = self.org.store
         sobject = rows[0].sobject
         new = []
@@ -237,12 +256,22 @@ class ApexTriggers:
                 for row in rows
                 if row.old is not None
             ]
+        return new, old
+
+    def _invoke(
+        self,
+        registered: RegisteredTrigger,
+        event: str,
+        new: list[dict[str, Any]],
+        old: list[dict[str, Any]] | None,
+    ) -> None:
+        transaction = current_transaction(f"The trigger {registered.name}")
         context = Trigger(
             registered.name,
-            sobject.name,
+            registered.sobject,
             event.upper().replace(" ", "_"),
-            new,
-            old,
+            [dict(record) for record in new],
+            None if old is None else [dict(record) for record in old],
         )
         operation = _OPERATION[event]
         if transaction.trigger_depth >= MAX_TRIGGER_DEPTH:

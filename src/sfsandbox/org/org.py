@@ -23,6 +23,7 @@ from sfsandbox.org.cometd import CometdServer
 from sfsandbox.org.events import EventBus
 from sfsandbox.org.ids import IdFactory
 from sfsandbox.org.limits import OrgLimits
+from sfsandbox.org.outbound import OutboundMessages
 from sfsandbox.org.rest import API_VERSION, OrgApp
 from sfsandbox.org.schema import Schema
 from sfsandbox.org.store import Store, quote
@@ -67,6 +68,10 @@ class Org:
         self.events = EventBus(self)  # Platform Events: publish, replay, triggers
         self.limits.live_allocations = self.events.allocations
         self.cometd = CometdServer(self)  # the Streaming API at /cometd/<version>
+        # Outbound Messages: workflow rules after triggers, deliveries on the clock.
+        self.outbound = OutboundMessages(self)
+        self.apex.triggers.add_automation(self.outbound.on_save)
+        clock.add_listener(self.outbound)
         self.app = OrgApp(self)
         self.instance_url = ""
         self._ca_file = ""

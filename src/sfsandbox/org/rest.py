@@ -251,6 +251,14 @@ class OrgApp:
         if parts == ["sfsandbox", "wsdl", "partner.wsdl"]:
             _allow(method, ["GET", "HEAD"])
             return soap.wsdl_response(self.org)
+        if parts[:3] == ["sfsandbox", "wsdl", "outbound"] and len(parts) == 4:
+            _allow(method, ["GET", "HEAD"])
+            name = parts[3].removesuffix(".wsdl")
+            if parts[3] == name or name not in {
+                r.name for r in self.org.outbound.rules
+            }:
+                raise errors.NotFound()
+            return Response(self.org.outbound.wsdl(name), 200, media_type=soap.XML_TYPE)
         if parts[:1] == ["services"] and parts[1:2] and parts[1] in UNEMULATED_SERVICES:
             raise errors.NotEmulated(UNEMULATED_SERVICES[parts[1]].format(path=path))
         if parts[:2] != ["services", "data"]:
