@@ -16,7 +16,7 @@ from sfsandbox.systems.orders import day_of_orders
 
 ORDER_FIELDS = (
     "Id, Name, AccountId, Account.Name, StageName, CloseDate, Amount, "
-    "SystemModstamp, IsDeleted"
+    "ERP_Order_Number__c, SystemModstamp, IsDeleted"
 )
 
 
@@ -51,6 +51,7 @@ def as_csv_rows(records: list[dict]) -> list[dict[str, str]]:
                 "StageName": r["StageName"],
                 "CloseDate": r["CloseDate"] or "",
                 "Amount": "" if r["Amount"] is None else str(r["Amount"]),
+                "ERP_Order_Number__c": r["ERP_Order_Number__c"] or "",
                 "SystemModstamp": r["SystemModstamp"],
                 "IsDeleted": str(r["IsDeleted"]).lower(),
             }
@@ -161,8 +162,8 @@ def test_reconciliation_finds_a_planted_difference(box: Sandbox) -> None:
     warehouse.db.execute("DELETE FROM orders WHERE sf_id = ?", [rows[1]["Id"]])
     warehouse.db.execute(
         "INSERT INTO orders SELECT '006000000000000AAA', 'WH-9999999', name, "
-        "account_id, account_name, stage_name, close_date, amount, system_modstamp, "
-        "is_deleted, loaded_at, pushed_at FROM orders WHERE sf_id = ?",
+        "account_id, account_name, stage_name, close_date, amount, org_order_number, "
+        "system_modstamp, is_deleted, loaded_at, pushed_at FROM orders WHERE sf_id = ?",
         [rows[2]["Id"]],
     )
 

@@ -8,6 +8,9 @@ purpose, the way real extracts from an order system are, so that loads fail per 
 - ``bad-date``: the org refuses it (there is no 31 February);
 - ``negative-amount``: the org takes it, the warehouse refuses it (an order's amount
   is never below zero there), so reconciliation finds it.
+
+Besides, ``unassigned`` orders come from the web shop without an Account: valid, but a
+rule that wants an Account on every numbered order refuses them later.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from __future__ import annotations
 import csv
 import io
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 
 from faker import Faker
@@ -37,6 +40,7 @@ class DayOfOrders:
     day: date
     rows: list[dict[str, str]]
     broken: dict[int, str]  # row index: the breakage
+    unassigned: list[int] = field(default_factory=list)  # rows without an Account
 
     def csv(self) -> str:
         """The rows as a Bulk API 2.0 CSV (comma, LF)."""
@@ -62,8 +66,10 @@ def day_of_orders(
     count: int = 200,
     broken: int = 4,
     seed: int = 0,
+    unassigned: int = 0,
 ) -> DayOfOrders:
-    """``count`` Closed Won orders closing on ``day``, of which ``broken`` are broken.
+    """``count`` Closed Won orders closing on ``day``, of which ``broken`` are broken
+    and ``unassigned`` others have no Account.
 
     Amounts follow a log-normal spread (most orders a few thousand, a few large
     ones), rounded to cents. ``account_ids`` are the Accounts the orders belong to.
@@ -88,13 +94,17 @@ def day_of_orders(
                 "LeadSource": rng.choice(("Web", "Phone Inquiry", "Partner Referral")),
             }
         )
-    spots = sorted(rng.sample(range(count), broken))
+    if broken + unassigned > count:
+        raise ValueError(f"broken + unassigned must be at most count ({count})")
+    spots = rng.sample(range(count), broken + unassigned)
     marks = {}
-    for number, index in enumerate(spots):
+    for number, index in enumerate(sorted(spots[:broken])):
         kind = BREAKAGES[number % len(BREAKAGES)]
         _break(rows[index], kind, day)
         marks[index] = kind
-    return DayOfOrders(day, rows, marks)
+    for index in spots[broken:]:
+        rows[index]["AccountId"] = ""
+    return DayOfOrders(day, rows, marks, sorted(spots[broken:]))
 
 
 def _break(row: dict[str, str], kind: str, day: date) -> None:

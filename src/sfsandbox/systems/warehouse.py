@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import httpx
 from simple_salesforce import Salesforce
 
 from sfsandbox.runtime.clock import SimulatedClock
@@ -37,16 +39,14 @@ log = logging.getLogger(__name__)
 # in the org reaches the warehouse as IsDeleted = true.
 ORDERS_SOQL = (
     "SELECT Id, Name, AccountId, Account.Name, StageName, CloseDate, Amount, "
-    "SystemModstamp, IsDeleted FROM Opportunity WHERE StageName = 'Closed Won'"
+    "ERP_Order_Number__c, SystemModstamp, IsDeleted FROM Opportunity "
+    "WHERE StageName = 'Closed Won'"
 )
 LEADS_SOQL = (
     "SELECT Id, Name, Company, Email, LeadSource, Status, SystemModstamp, IsDeleted "
     "FROM Lead WHERE IsConverted = true"
 )
-SOURCES = {
-    "orders": ("Opportunity", ORDERS_SOQL),
-    "converted_leads": ("Lead", LEADS_SOQL),
-}
+SOURCES = {"orders": ORDERS_SOQL, "converted_leads": LEADS_SOQL}
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS orders (
@@ -58,6 +58,7 @@ CREATE TABLE IF NOT EXISTS orders (
     stage_name VARCHAR NOT NULL,
     close_date DATE NOT NULL,
     amount DECIMAL(18, 2) NOT NULL CHECK (amount >= 0),
+    org_order_number VARCHAR,
     system_modstamp TIMESTAMPTZ NOT NULL,
     is_deleted BOOLEAN NOT NULL,
     loaded_at TIMESTAMPTZ NOT NULL,
@@ -99,6 +100,7 @@ STAGING_COLUMNS = {
         "StageName": "stage_name",
         "CloseDate": "close_date",
         "Amount": "amount",
+        "ERP_Order_Number__c": "org_order_number",
         "SystemModstamp": "system_modstamp",
         "IsDeleted": "is_deleted",
     },
@@ -134,6 +136,8 @@ class Extract:
     watermark: datetime | None
     rows: int
     files: list[Path] = field(default_factory=list)
+    job_id: str = ""
+    processing_ms: int = 0  # the job's totalProcessingTime, as the org reports it
 
 
 @dataclass
@@ -223,6 +227,7 @@ class IngestResult:
     processed: int
     failed: int
     failed_rows: list[dict[str, str]]
+    processing_ms: int = 0  # the job's totalProcessingTime, as the org reports it
 
     @property
     def succeeded(self) -> int:
@@ -281,11 +286,11 @@ class Warehouse:
     def extract_soql(self, source: str = "orders") -> str:
         """The SOQL of the next extract: only rows changed since the watermark.
 
-        SOQL compares datetimes to the second, so the filter starts at the watermark's
-        second (``>=``): rows of that second come again, and the load, which replaces
-        a row only with a newer one, leaves them as they are.
+        SOQL datetime literals have whole seconds, so the filter starts at the
+        watermark's second (``>=``): rows of that second come again, and the load,
+        which replaces a row only with a newer one, leaves them as they are.
         """
-        _, soql = SOURCES[source]
+        soql = SOURCES[source]
         mark = self.watermark(source)
         if mark is None:
             return soql
@@ -299,13 +304,12 @@ class Warehouse:
     ) -> Extract:
         """Run a Bulk API 2.0 ``queryAll`` job and keep its CSV pages on disk."""
         sf = sf or self.salesforce()
-        sobject, _ = SOURCES[source]
         soql = self.extract_soql(source)
         result = Extract(source, soql, self.watermark(source), 0)
         self._extracts += 1
-        pages = getattr(sf.bulk2, sobject).query_all(
-            soql, max_records=page_size, wait=0.05
-        )
+        info, pages = self.query_job(soql, sf.session_id, page_size=page_size)
+        result.job_id = info["id"]
+        result.processing_ms = int(info.get("totalProcessingTime") or 0)
         for number, page in enumerate(pages):
             path = self._folder / f"{source}-{self._extracts:04d}-{number:04d}.csv"
             path.write_text(page, encoding="utf-8")
@@ -315,6 +319,52 @@ class Warehouse:
                 result.rows += rows
         log.info("Extracted %d %s rows", result.rows, source)
         return result
+
+    def query_job(
+        self,
+        soql: str,
+        token: str,
+        operation: str = "queryAll",
+        page_size: int = 5000,
+        timeout: float = 60,
+    ) -> tuple[dict[str, Any], list[str]]:
+        """A Bulk API 2.0 query job over HTTP: create, poll, page through results.
+
+        Returns the job's final info and its CSV pages. Each page's ``Sforce-Locator``
+        header names the next one; the string ``null`` marks the last.
+        """
+        http = self._org.http
+        headers = {"Authorization": f"Bearer {token}"}
+        jobs = f"{self._org.data_url}/jobs/query"
+        created = http.post(
+            jobs, headers=headers, json={"operation": operation, "query": soql}
+        )
+        _raise_for_status(created)
+        job_id = created.json()["id"]
+        deadline = time.monotonic() + timeout
+        while True:
+            answer = http.get(f"{jobs}/{job_id}", headers=headers)
+            _raise_for_status(answer)
+            info = answer.json()
+            if info["state"] in ("JobComplete", "Failed", "Aborted"):
+                break
+            if time.monotonic() > deadline:
+                raise BulkJobError(f"Query job {job_id} is still {info['state']}")
+            time.sleep(0.01)
+        if info["state"] != "JobComplete":
+            raise BulkJobError(
+                f"Query job {job_id} ended {info['state']}: {info.get('errorMessage')}"
+            )
+        pages, locator = [], ""
+        while locator != "null":
+            params: dict[str, Any] = {"maxRecords": page_size}
+            if locator:
+                params["locator"] = locator
+            page = http.get(f"{jobs}/{job_id}/results", headers=headers, params=params)
+            _raise_for_status(page)
+            pages.append(page.text)
+            locator = page.headers["Sforce-Locator"]
+        return info, pages
 
     # --- load -------------------------------------------------------------------------
 
@@ -352,17 +402,14 @@ class Warehouse:
         self.db.execute("BEGIN TRANSACTION")
         try:
             staged = self.stage(source, rows)
+            # The watermark counts rows set aside too: they are recorded with their
+            # reason, and a fix in the org gives them a newer SystemModstamp.
+            newest = self.db.execute(
+                "SELECT max(TRY_CAST(system_modstamp AS TIMESTAMPTZ)) "
+                f"FROM stage_{source}"
+            ).fetchone()[0]
             rejected = self._reject(source, now) if source == "orders" else 0
             inserted, updated, unchanged = self._merge(source, now)
-            newest = self.db.execute(
-                f"SELECT max(CAST(system_modstamp AS TIMESTAMPTZ)) FROM stage_{source}"
-            ).fetchone()[0]
-            rejected_newest = self.db.execute(
-                "SELECT max(TRY_CAST(system_modstamp AS TIMESTAMPTZ)) FROM "
-                "rejected_rows WHERE source = ? AND rejected_at = ?",
-                [source, now],
-            ).fetchone()[0]
-            newest = max((t for t in (newest, rejected_newest) if t), default=None)
             after = before
             if newest is not None and (before is None or newest > before):
                 after = newest.astimezone(UTC)
@@ -379,13 +426,18 @@ class Warehouse:
         """Move rows that break a rule from staging to ``rejected_rows``."""
         total = 0
         for reason, condition in ORDER_RULES:
-            moved = self.db.execute(
-                f"INSERT INTO rejected_rows SELECT ?, sf_id, ?, system_modstamp, ? "
-                f"FROM stage_{source} WHERE {condition}",
-                [source, reason, now],
+            # A row already set aside for the same reason and version is not
+            # recorded again when an overlapping extract brings it back.
+            self.db.execute(
+                f"INSERT INTO rejected_rows SELECT ?, s.sf_id, ?, s.system_modstamp, ? "
+                f"FROM stage_{source} s WHERE ({condition}) AND NOT EXISTS ("
+                "SELECT 1 FROM rejected_rows r WHERE r.sf_id = s.sf_id "
+                "AND r.reason = ? AND r.system_modstamp = s.system_modstamp)",
+                [source, reason, now, reason],
+            )
+            total += self.db.execute(
+                f"DELETE FROM stage_{source} WHERE {condition}"
             ).fetchone()[0]
-            self.db.execute(f"DELETE FROM stage_{source} WHERE {condition}")
-            total += moved
         return total
 
     def _merge(self, source: str, now: datetime) -> tuple[int, int, int]:
@@ -407,13 +459,15 @@ class Warehouse:
                 "account_name = s.account_name, stage_name = s.stage_name, "
                 "close_date = CAST(s.close_date AS DATE), "
                 "amount = CAST(s.amount AS DECIMAL(18, 2)), "
+                "org_order_number = s.org_order_number, "
             )
             insert = (
                 "(sf_id, order_number, name, account_id, account_name, stage_name, "
-                "close_date, amount, system_modstamp, is_deleted, loaded_at) VALUES "
+                "close_date, amount, org_order_number, system_modstamp, is_deleted, "
+                "loaded_at) VALUES "
                 "(s.sf_id, s.order_number, s.name, s.account_id, s.account_name, "
                 "s.stage_name, CAST(s.close_date AS DATE), "
-                "CAST(s.amount AS DECIMAL(18, 2)), "
+                "CAST(s.amount AS DECIMAL(18, 2)), s.org_order_number, "
                 "CAST(s.system_modstamp AS TIMESTAMPTZ), "
                 "CAST(s.is_deleted AS BOOLEAN), $now)"
             )
@@ -535,6 +589,7 @@ class Warehouse:
         if int(job["numberRecordsFailed"]):
             text = handler.get_failed_records(job["job_id"])
             failed = list(csv.DictReader(io.StringIO(text)))
+        info = sf.restful(f"jobs/ingest/{job['job_id']}")
         return IngestResult(
             job["job_id"],
             sobject,
@@ -542,6 +597,7 @@ class Warehouse:
             int(job["numberRecordsProcessed"]),
             int(job["numberRecordsFailed"]),
             failed,
+            int(info.get("totalProcessingTime") or 0),
         )
 
     def redrive(
@@ -579,6 +635,19 @@ class Warehouse:
 
     def close(self) -> None:
         self.db.close()
+
+
+class BulkJobError(RuntimeError):
+    """A Bulk API 2.0 job that failed, was aborted or did not finish in time."""
+
+
+def _raise_for_status(response: httpx.Response) -> None:
+    """Raise for an error answer, with the platform's error body in the message."""
+    if response.is_error:
+        raise BulkJobError(
+            f"{response.request.method} {response.request.url.path} answered "
+            f"{response.status_code}: {response.text[:300]}"
+        )
 
 
 def _some(ids: list[str], shown: int = 5) -> str:
