@@ -29,6 +29,13 @@ SITE = ROOT / "_build" / "html"
 SCREENSHOTS = ROOT / "_build" / "screenshots"
 LAB0 = "labs/lab0-meet-your-sandbox"
 REMOTE_CALL_IN = "chapters/remote-call-in"
+FIRE_AND_FORGET = "chapters/fire-and-forget"
+# Chapters whose sequence diagram and quiz the browser checks, with participants that
+# their first diagram must show.
+DIAGRAMS = {
+    REMOTE_CALL_IN: ("Marketing site server", "Org token endpoint"),
+    FIRE_AND_FORGET: ("Event bus", "ERP subscriber"),
+}
 REPO = "https://github.com/salesforce-integration-patterns/course"
 BRANCH = "main"
 LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
@@ -186,15 +193,16 @@ def _plain(text: str) -> str:
     return " ".join(html.unescape(re.sub(r"<[^>]+>", "", text)).split())
 
 
-def test_remote_call_in_diagram_renders_offline(visit) -> None:
-    chapter = visit(f"{REMOTE_CALL_IN}.html")
+@pytest.mark.parametrize("name", sorted(DIAGRAMS))
+def test_chapter_diagram_renders_offline(visit, name: str) -> None:
+    chapter = visit(f"{name}.html")
     page = chapter.page
 
     try:
         page.wait_for_selector(".mermaid svg", timeout=TIMEOUT_MS)
     except Exception as error:  # Playwright's TimeoutError
         pytest.fail(
-            f"{REMOTE_CALL_IN}: the sequence diagram did not render to SVG "
+            f"{name}: the sequence diagram did not render to SVG "
             f"({type(error).__name__}). Requests that left loopback: "
             f"{chapter.external}; failed local requests: {chapter.broken}; "
             f"JavaScript errors: {chapter.errors}"
@@ -203,19 +211,18 @@ def test_remote_call_in_diagram_renders_offline(visit) -> None:
     # Mermaid draws a syntax error as an SVG too, with the role "error".
     assert diagram.get_attribute("aria-roledescription") == "sequence"
     text = diagram.text_content() or ""
-    for participant in ("Marketing site server", "Org token endpoint"):
+    for participant in DIAGRAMS[name]:
         assert participant in text, f"the diagram has no '{participant}'"
 
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    diagram.screenshot(path=str(SCREENSHOTS / "remote-call-in-diagram.png"))
+    diagram.screenshot(path=str(SCREENSHOTS / f"{Path(name).name}-diagram.png"))
     chapter.assert_clean()
 
 
-def test_remote_call_in_quiz_shows_its_questions_and_answers_a_click(visit) -> None:
-    questions = json.loads(
-        (ROOT / f"{REMOTE_CALL_IN}-quiz.json").read_text(encoding="utf-8")
-    )
-    chapter = visit(f"{REMOTE_CALL_IN}.html")
+@pytest.mark.parametrize("name", sorted(DIAGRAMS))
+def test_chapter_quiz_shows_its_questions_and_answers_a_click(visit, name: str) -> None:
+    questions = json.loads((ROOT / f"{name}-quiz.json").read_text(encoding="utf-8"))
+    chapter = visit(f"{name}.html")
     page = chapter.page
 
     quiz = page.locator(".Quiz")
@@ -223,7 +230,7 @@ def test_remote_call_in_quiz_shows_its_questions_and_answers_a_click(visit) -> N
         quiz.first.wait_for(timeout=TIMEOUT_MS)
     except Exception as error:  # Playwright's TimeoutError
         pytest.fail(
-            f"{REMOTE_CALL_IN}: no quiz rendered ({type(error).__name__}). Requests "
+            f"{name}: no quiz rendered ({type(error).__name__}). Requests "
             f"that left loopback: {chapter.external}; JavaScript errors: "
             f"{chapter.errors}"
         )
@@ -247,7 +254,7 @@ def test_remote_call_in_quiz_shows_its_questions_and_answers_a_click(visit) -> N
     assert _plain(feedback.inner_text()) == _plain(right["feedback"])
 
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / "remote-call-in.png"), full_page=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{Path(name).name}.png"), full_page=True)
     chapter.assert_clean()
 
 
