@@ -30,11 +30,13 @@ SCREENSHOTS = ROOT / "_build" / "screenshots"
 LAB0 = "labs/lab0-meet-your-sandbox"
 REMOTE_CALL_IN = "chapters/remote-call-in"
 FIRE_AND_FORGET = "chapters/fire-and-forget"
+BATCH = "chapters/batch-data-synchronization"
 # Chapters whose sequence diagram and quiz the browser checks, with participants that
 # their first diagram must show.
 DIAGRAMS = {
     REMOTE_CALL_IN: ("Marketing site server", "Org token endpoint"),
     FIRE_AND_FORGET: ("Event bus", "ERP subscriber"),
+    BATCH: ("Scheduler (02:00)", "Warehouse (DuckDB)", "Bulk API 2.0"),
 }
 REPO = "https://github.com/salesforce-integration-patterns/course"
 BRANCH = "main"

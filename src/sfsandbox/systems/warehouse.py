@@ -228,6 +228,7 @@ class IngestResult:
     failed: int
     failed_rows: list[dict[str, str]]
     processing_ms: int = 0  # the job's totalProcessingTime, as the org reports it
+    external_id_field: str | None = None  # an upsert's key
 
     @property
     def succeeded(self) -> int:
@@ -598,16 +599,17 @@ class Warehouse:
             int(job["numberRecordsFailed"]),
             failed,
             int(info.get("totalProcessingTime") or 0),
+            kwargs.get("external_id_field"),
         )
 
     def redrive(
         self,
         failed: IngestResult,
         fix: Callable[[dict[str, str]], dict[str, str] | None] | None = None,
-        external_id_field: str | None = "Id",
         sf: Salesforce | None = None,
     ) -> IngestResult | None:
-        """Send a job's ``failedResults`` rows again, as a new job of the same kind.
+        """Send a job's ``failedResults`` rows again, as a new job of the same kind
+        (object, operation and, for an upsert, external ID field).
 
         ``fix`` may change a row (return it) or drop it (return None). The result
         columns ``sf__Id`` and ``sf__Error`` are left out, as the job's input had none.
@@ -621,7 +623,7 @@ class Warehouse:
         if not rows:
             return None
         result = self.ingest(
-            failed.object, failed.operation, rows, external_id_field, sf
+            failed.object, failed.operation, rows, failed.external_id_field, sf
         )
         if failed.object == "Opportunity" and "ERP_Order_Number__c" in rows[0]:
             self._mark_pushed(rows, result)
