@@ -361,8 +361,8 @@ def check_republish_missing(
 def check_book_order(
     book_order: Callable[[dict[str, Any], sqlite3.Connection], Any], sandbox: Any
 ) -> None:
-    """Exercise 5: a handler that books each event once, however often it comes."""
-    check = Check("Exercise 5, an idempotent handler")
+    """Exercise 4: a handler that books each event once, however often it comes."""
+    check = Check("Exercise 4, an idempotent handler")
     bus = sandbox.org.events
     retained = bus.retained(EVENT)
     sample = retained[-4:]
