@@ -282,6 +282,48 @@ class ApexError(SalesforceError):
     error_code = "APEX_ERROR"
 
 
+class InvalidTypeOnFieldInRecord(SalesforceError):
+    """A CSV value that the field's type cannot hold (a bulk job's row error)."""
+
+    error_code = "INVALID_TYPE_ON_FIELD_IN_RECORD"
+
+
+# Bulk API 2.0's own errors. Their codes follow the platform's spelling for job errors
+# (INVALIDJOB, INVALIDJOBSTATE, JOB_NOT_COMPLETE from the reference sheet); the wording
+# of each message is the sandbox's own unless the raising code says where it was seen.
+
+
+class InvalidJob(SalesforceError):
+    """A job request the API refuses: a bad operation, object or option."""
+
+    error_code = "INVALIDJOB"
+
+
+class InvalidJobState(SalesforceError):
+    """A request that the job's state does not allow (upload after close, ...)."""
+
+    error_code = "INVALIDJOBSTATE"
+
+
+class JobNotComplete(SalesforceError):
+    """Query results asked for before the query job is complete: 412."""
+
+    status = 412
+    error_code = "JOB_NOT_COMPLETE"
+
+
+class BulkFeatureNotSupported(SalesforceError):
+    """SOQL that a Bulk API 2.0 query job refuses (GROUP BY, subqueries, ...)."""
+
+    error_code = "API_ERROR"
+
+
+class BulkLimitExceeded(SalesforceError):
+    """A Bulk API 2.0 allocation of the rolling 24 hours is spent."""
+
+    error_code = "LIMIT_EXCEEDED"
+
+
 class NotEmulated(SalesforceError):
     """A real platform feature that the sandbox does not emulate.
 

@@ -50,6 +50,18 @@ def _base62(number: int, width: int) -> str:
     return "".join(reversed(digits))
 
 
+def _upper_bits(text: str) -> int:
+    return sum(1 << i for i, char in enumerate(text) if "A" <= char <= "Z")
+
+
+# The last two base-62 digits of an ID's serial, with their bits in the suffix's third
+# character (they are characters 13 and 14: positions 3 and 4 of the third chunk).
+_PAIR_COUNT = 62 * 62
+_PAIRS = [
+    (a + b, _upper_bits(a) << 3 | _upper_bits(b) << 4) for a in BASE62 for b in BASE62
+]
+
+
 class IdFactory:
     """Makes IDs from a seeded sequence: the same seed gives the same IDs in order.
 
@@ -71,3 +83,29 @@ class IdFactory:
             serial = self._counters.get(key_prefix, self._start)
             self._counters[key_prefix] = serial + 1
         return to_18(key_prefix + self.pod + _base62(serial, 10))
+
+    def new_many(self, key_prefix: str, count: int) -> list[str]:
+        """The next ``count`` IDs for ``key_prefix``, the same as ``count`` calls of
+        ``new`` but fast enough for a million records of a bulk job.
+
+        IDs are made a block of 62 * 62 at a time: within a block only the last two
+        base-62 digits change, so the first 13 characters and two of the three suffix
+        characters are computed once per block.
+        """
+        with self._lock:
+            first = self._counters.get(key_prefix, self._start)
+            self._counters[key_prefix] = first + count
+        ids: list[str] = []
+        serial, end = first, first + count
+        while serial < end:
+            block, low = divmod(serial, _PAIR_COUNT)
+            stop = min(end, (block + 1) * _PAIR_COUNT) - block * _PAIR_COUNT
+            head = key_prefix + self.pod + _base62(block, 8)
+            fixed = case_safe_suffix(head[:10] + "00000")[:2]
+            bits = _upper_bits(head[10:13])
+            ids.extend(
+                head + pair + fixed + SUFFIX_ALPHABET[bits | pair_bits]
+                for pair, pair_bits in _PAIRS[low:stop]
+            )
+            serial = block * _PAIR_COUNT + stop
+        return ids

@@ -56,6 +56,8 @@ class OrgLimits:
         self.clock = clock
         self.daily_api_requests = daily_api_requests
         self.allocations = dict(OTHER_ALLOCATIONS)
+        # Allocations another part of the org counts: name -> () -> (Max, used).
+        self.counted: dict[str, Callable[[], tuple[int, int]]] = {}
         self._requests: deque[datetime] = deque()
         self._lock = threading.Lock()
         # Allocations another part of the org spends (the event bus's publish and
@@ -101,4 +103,7 @@ class OrgLimits:
         if self.live_allocations is not None:
             for name, (maximum, remaining) in self.live_allocations().items():
                 entries[name] = {"Max": maximum, "Remaining": remaining}
+        for name, usage in self.counted.items():
+            maximum, used = usage()
+            entries[name] = {"Max": maximum, "Remaining": max(0, maximum - used)}
         return dict(sorted(entries.items()))

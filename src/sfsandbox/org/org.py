@@ -19,6 +19,7 @@ from sfsandbox.apex.credentials import (
 from sfsandbox.apex.runtime import ApexRuntime
 from sfsandbox.org.apexrest import ApexRest, ApexRestResource
 from sfsandbox.org.auth import Auth, ConnectedApp, UserCredentials
+from sfsandbox.org.bulk import BulkApi
 from sfsandbox.org.cometd import CometdServer
 from sfsandbox.org.events import EventBus
 from sfsandbox.org.ids import IdFactory
@@ -72,6 +73,11 @@ class Org:
         self.outbound = OutboundMessages(self)
         self.apex.triggers.add_automation(self.outbound.on_save)
         clock.add_listener(self.outbound)
+        self.bulk = BulkApi(self)  # Bulk API 2.0 jobs and their worker
+        self.limits.counted["DailyBulkV2QueryJobs"] = lambda: (
+            self.bulk.daily_query_jobs,
+            self.bulk.query_jobs_used(),
+        )
         self.app = OrgApp(self)
         self.instance_url = ""
         self._ca_file = ""
@@ -256,5 +262,6 @@ class Org:
     def close(self) -> None:
         if "http" in self.__dict__:
             self.http.close()
+        self.bulk.close()
         self.apex.close()
         self.events.close()

@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from sfsandbox.org import errors, soap, soql
+from sfsandbox.org import bulkrest, errors, soap, soql
 from sfsandbox.org.events import PlatformEventType
 from sfsandbox.org.ids import to_18
 from sfsandbox.org.schema import Field, SObjectType
@@ -40,6 +40,7 @@ DEFAULT_BATCH = 2000
 MIN_BATCH = 200
 OPEN_QUERY_LOCATORS = 100
 VERSION_PATH = re.compile(r"^v(\d+\.\d)$")
+UPLOAD_PATH = re.compile(r"^/services/data/v(\d+\.\d)/jobs/ingest/([^/]+)/batches/?$")
 
 # Composite limits: 25 subrequests, at most 5 of them queries or sObject Collections
 # (REST API guide, "Composite"); 200 records per sObject Collections request and 2,000
@@ -78,7 +79,6 @@ UNEMULATED_DATA_RESOURCES = {
     "search": "SOSL search (the search resource)",
     "parameterizedSearch": "SOSL search (the parameterizedSearch resource)",
     "tooling": "The Tooling API",
-    "jobs": "Bulk API 2.0 (/jobs)",
     "recent": "The recently viewed items resource (/recent)",
     "ui-api": "The User Interface API (/ui-api)",
     "actions": "Invocable actions (/actions)",
@@ -160,6 +160,8 @@ class ApiResult:
     status: int
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
+    content: Any = None  # bytes chunks, for a body that is not JSON (bulk CSV)
+    media_type: str | None = None
 
     @property
     def failed(self) -> bool:
@@ -194,9 +196,13 @@ class OrgApp:
             await self.org.cometd(scope, receive, send)
             return
         request = Request(scope, receive)
-        body = await request.body()
+        upload = request.method == "PUT" and bool(UPLOAD_PATH.match(request.url.path))
+        body = b"" if upload else await request.body()
         try:
-            response = self.handle(request, body)
+            if upload:
+                response = await self.upload(request)
+            else:
+                response = self.handle(request, body)
         except errors.SalesforceError as error:
             response = SalesforceJSONResponse(
                 error.body(), status_code=error.status, headers=error.headers()
@@ -273,13 +279,39 @@ class OrgApp:
         call = ApiCall(
             method, parts[3:], version, request.query_params, request.headers, body
         )
-        if method in WRITE_METHODS:
+        if method in WRITE_METHODS and parts[3:4] != ["jobs"]:
             # One Apex transaction per call that writes: triggers run in it, and the
-            # work they queue after commit runs once the call's writes commit.
+            # work they queue after commit runs once the call's writes commit. (Bulk
+            # job requests write no records: the bulk worker saves in its own.)
             with self.org.apex.api_transaction():
                 result = self.dispatch(call)
             return _to_response(result)
         return _to_response(self.dispatch(call))
+
+    async def upload(self, request: Request) -> Response:
+        """``PUT /jobs/ingest/<id>/batches``: the CSV goes to the job's file as it
+        arrives, never whole in memory; 201 with no body."""
+        match = UPLOAD_PATH.match(request.url.path)
+        assert match is not None
+        try:
+            if match.group(1) not in SERVED_VERSIONS:
+                raise errors.NotFound()
+            if int(match.group(1).split(".")[0]) < bulkrest.INGEST_SINCE:
+                raise errors.NotFound()
+            self.org.auth.session(request.headers.get("authorization"))
+            self._spend_api_request(request)
+            media_type = request.headers.get("content-type", "").split(";")[0]
+            if media_type.strip().lower() != bulkrest.CSV_TYPE:
+                raise errors.UnsupportedMediaType(media_type.strip() or "null")
+            target = self.org.bulk.open_upload(match.group(2))
+        except errors.SalesforceError:
+            async for _ in request.stream():  # read the body the client still sends
+                pass
+            raise
+        with target:
+            async for chunk in request.stream():
+                target.write(chunk)
+        return Response(status_code=201)
 
     def _spend_api_request(self, request: Request) -> None:
         """Count the request against the daily allocation; the header reports it."""
@@ -314,6 +346,8 @@ class OrgApp:
             return ApiResult(200, self.org.limits.resource())
         if rest[0] == "composite":
             return self.composite(call)
+        if rest[0] == "jobs":
+            return bulkrest.handle(self.org.bulk, call)
         if rest[0] in UNEMULATED_DATA_RESOURCES:
             raise errors.NotEmulated(UNEMULATED_DATA_RESOURCES[rest[0]])
         raise errors.NotFound()
@@ -1104,6 +1138,13 @@ def _flag(value: Any, name: str) -> bool:
 
 
 def _to_response(result: ApiResult) -> Response:
+    if result.content is not None:
+        return StreamingResponse(
+            result.content,
+            status_code=result.status,
+            headers=result.headers,
+            media_type=result.media_type,
+        )
     if result.body is None and result.status == 204:
         return Response(status_code=204, headers=result.headers)
     return SalesforceJSONResponse(
