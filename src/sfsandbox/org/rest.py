@@ -279,10 +279,11 @@ class OrgApp:
         call = ApiCall(
             method, parts[3:], version, request.query_params, request.headers, body
         )
-        if method in WRITE_METHODS and parts[3:4] != ["jobs"]:
-            # One Apex transaction per call that writes: triggers run in it, and the
-            # work they queue after commit runs once the call's writes commit. (Bulk
-            # job requests write no records: the bulk worker saves in its own.)
+        if method in WRITE_METHODS and call.rest[:1] in (["sobjects"], ["composite"]):
+            # One Apex transaction per call that writes records: triggers run in it,
+            # and the work they queue after commit runs once the call commits. (It
+            # holds the store for the call: Bulk API job requests write no records
+            # themselves, and the bulk worker saves in transactions of its own.)
             with self.org.apex.api_transaction():
                 result = self.dispatch(call)
             return _to_response(result)
