@@ -152,6 +152,12 @@ CASES = [
          message="Provided external ID field does not exist or is not accessible: xyz"),
     Case("PUT on a record", "PUT", ACCOUNT, 405,
          "METHOD_NOT_ALLOWED", body=b"{}", headers=JSON),
+    Case("unknown outbound WSDL", "GET", "/sfsandbox/wsdl/outbound/Nope.wsdl", 404,
+         "NOT_FOUND", token=NO_TOKEN),
+    Case("outbound WSDL without .wsdl", "GET", "/sfsandbox/wsdl/outbound/Nope", 404,
+         "NOT_FOUND", token=NO_TOKEN),
+    Case("POST to an outbound WSDL", "POST", "/sfsandbox/wsdl/outbound/Nope.wsdl",
+         405, "METHOD_NOT_ALLOWED", body=b"{}", headers=JSON, token=NO_TOKEN),
     # Real resources the sandbox does not serve: named, not a bare 404
     Case("SOSL search", "GET", f"{API}/search", 400, "FUNCTIONALITY_NOT_ENABLED",
          params={"q": "FIND {Acme}"}, message="SOSL search"),
