@@ -275,3 +275,11 @@ def test_a_trigger_hands_its_callout_to_a_future_method(
     assert sandbox.org.apex.jobs.pending == 1 and ran == []
     sandbox.org.apex.jobs.run_pending()
     assert ran == [("callout", 200)]
+
+
+def test_run_pending_inside_a_transaction_is_a_python_error(sandbox: Sandbox) -> None:
+    with sandbox.org.apex.transaction():
+        note("queued")
+        with pytest.raises(RuntimeError, match="outside the Apex transaction"):
+            sandbox.org.apex.jobs.run_pending()
+    assert [job.Status for job in sandbox.org.apex.jobs.run_pending()] == ["Completed"]

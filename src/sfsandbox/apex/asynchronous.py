@@ -69,6 +69,7 @@ from sfsandbox.apex.transaction import (
     FUTURE_CALL_LIMIT,
     ApexTransaction,
     current_transaction,
+    in_transaction,
     running,
 )
 from sfsandbox.runtime.clock import format_datetime
@@ -193,6 +194,11 @@ class AsyncJobs:
     def run_pending(self, max_jobs: int | None = None) -> list[AsyncApexJob]:
         """Run queued jobs in the order queued, each in its own asynchronous
         transaction, until the queue is empty (or ``max_jobs`` ran); returns them."""
+        if in_transaction():
+            raise RuntimeError(
+                "run_pending() runs each job in a transaction of its own: call it "
+                "outside the Apex transaction (the queued work starts after commit)."
+            )
         ran: list[AsyncApexJob] = []
         while max_jobs is None or len(ran) < max_jobs:
             with self._lock:

@@ -99,6 +99,11 @@ def current_transaction(what: str = "This Apex code") -> ApexTransaction:
     return transaction
 
 
+def in_transaction() -> bool:
+    """Is an Apex transaction running in this thread?"""
+    return _current.get() is not None
+
+
 @dataclasses.dataclass(frozen=True)
 class CalloutRecord:
     """One callout of a transaction, as a lab may show it: what was asked, what came
