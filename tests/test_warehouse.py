@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 from simple_salesforce import Salesforce
 
 from sfsandbox import Sandbox
+from sfsandbox.org.store import ValidationRule
 from sfsandbox.runtime.clock import SimulatedClock
 from sfsandbox.systems.nightly import NightlySync
 from sfsandbox.systems.orders import day_of_orders
@@ -271,3 +272,125 @@ def test_a_day_of_orders_is_the_same_for_the_same_seed() -> None:
     )
     with pytest.raises(ValueError):
         day_of_orders([], day)
+
+
+# --- through the Bulk API 2.0 (query and ingest jobs over HTTP) ---------------------
+
+
+def account_ids(sf: Salesforce) -> list[str]:
+    return [a["Id"] for a in sf.query_all("SELECT Id FROM Account")["records"]]
+
+
+def test_the_extract_takes_only_rows_changed_since_the_watermark(
+    box: Sandbox,
+) -> None:
+    sf, warehouse = connect(box), box.warehouse
+    first = warehouse.extract("orders", sf)
+    closed_won_count = sf.query("SELECT COUNT() FROM Opportunity WHERE "
+                                "StageName = 'Closed Won'")["totalSize"]  # fmt: skip
+    assert first.rows == closed_won_count and first.job_id.startswith("750")
+    warehouse.load(first)
+
+    box.clock.advance(minutes=30)
+    ids = [r["Id"] for r in closed_won(sf)[:4]]
+    for record_id in ids:
+        sf.Opportunity.update(record_id, {"Amount": 999.0})
+    second = warehouse.extract("orders", sf)
+    loaded = warehouse.load(second)
+
+    # The rows of the old watermark's second come again and change nothing.
+    assert (loaded.updated, loaded.inserted) == (4, 0)
+    assert loaded.staged - loaded.updated == loaded.unchanged < 3
+    assert loaded.watermark_after > loaded.watermark_before
+    third = warehouse.load(warehouse.extract("orders", sf))
+    assert (third.staged, third.updated) == (4, 0)  # only the watermark's second
+
+
+def test_an_extract_pages_through_results_by_locator(box: Sandbox) -> None:
+    sf, warehouse = connect(box), box.warehouse
+    small = warehouse.extract("orders", sf, page_size=25)
+    assert len(small.files) == -(-small.rows // 25) > 1
+    result = warehouse.load(small)
+    assert result.inserted == small.rows == warehouse.count()
+
+
+def test_failed_rows_are_re_driven_from_failed_results(box: Sandbox) -> None:
+    sf, warehouse = connect(box), box.warehouse
+    day = day_of_orders(account_ids(sf), date(2026, 1, 12), count=40, broken=4)
+
+    first = warehouse.ingest("Opportunity", "insert", day.rows, sf=sf)
+    assert (first.processed, first.failed) == (40, 3)  # the org takes a negative amount
+    errors = sorted(r["sf__Error"].split(":")[0] for r in first.failed_rows)
+    assert errors == [
+        "INVALID_TYPE_ON_FIELD_IN_RECORD",
+        "INVALID_TYPE_ON_FIELD_IN_RECORD",
+        "REQUIRED_FIELD_MISSING",
+    ]
+
+    unchanged = warehouse.redrive(first, sf=sf)
+    assert unchanged is not None and unchanged.failed == 3
+
+    def fix(row: dict[str, str]) -> dict[str, str]:
+        return {
+            **row,
+            "Name": row["Name"] or "Web order",
+            "Amount": row["Amount"].replace(".", "").replace(",", ".")
+            if "," in row["Amount"]
+            else row["Amount"],
+            "CloseDate": "2026-01-12",
+        }
+
+    again = warehouse.redrive(first, fix=fix, sf=sf)
+    assert again is not None and (again.processed, again.failed) == (3, 0)
+    count = sf.query(
+        "SELECT COUNT() FROM Opportunity WHERE CloseDate = 2026-01-12 "
+        "AND StageName = 'Closed Won'"
+    )["totalSize"]
+    assert count == 40
+
+
+def test_the_nightly_run_syncs_pushes_back_and_re_drives(box: Sandbox) -> None:
+    sf, warehouse, org = connect(box), box.warehouse, box.org
+    day = day_of_orders(
+        account_ids(sf), date(2026, 1, 12), count=30, broken=0, unassigned=2
+    )
+    warehouse.ingest("Opportunity", "insert", day.rows, sf=sf)
+    org.store.validation_rules.append(
+        ValidationRule(
+            name="Numbered_Order_Needs_Account",
+            object="Opportunity",
+            condition=lambda o: (
+                bool(o.get("ERP_Order_Number__c")) and not o.get("AccountId")
+            ),
+            message="An order with an ERP order number needs an Account.",
+            field="AccountId",
+        )
+    )
+    job = box.nightly_sync
+    job.start()
+
+    box.clock.advance(hours=16, minutes=59)
+    assert job.reports == []
+    box.clock.advance(minutes=1)
+    (first,) = job.reports
+    assert first.error is None, first.error
+    assert first.fired_at == datetime(2026, 1, 13, 2, 0, tzinfo=UTC)
+    assert first.loaded == warehouse.count() == first.reconciliation.org_count
+    assert (first.failed, first.redriven, first.still_failed) == (2, 2, 2)
+    assert {r["sf__Error"].split(":")[0] for r in first.failed_rows} == {
+        "FIELD_CUSTOM_VALIDATION_EXCEPTION"
+    }
+    assert first.duration > timedelta(0)
+    sf = connect(box)  # the test's session ended overnight
+    numbered = sf.query(
+        "SELECT COUNT() FROM Opportunity WHERE ERP_Order_Number__c != null"
+    )["totalSize"]
+    assert numbered == first.pushed - 2
+
+    account = account_ids(sf)[0]
+    job.fix = lambda row: {**row, "AccountId": account}
+    box.clock.advance(days=1)
+    second = job.reports[-1]
+    assert (second.failed, second.redriven, second.still_failed) == (2, 2, 0)
+    assert second.reconciliation.matches
+    assert job.table().shape[0] == 2
