@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from itertools import islice
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -572,15 +573,7 @@ class BulkApi:
                         results.unprocessed(row)
                     continue
                 outcomes = self._save_chunk(sobject, job, fields, chunk)
-                failed = 0
-                for row, (record_id, created, error) in zip(
-                    chunk, outcomes, strict=True
-                ):
-                    if error is None:
-                        results.success(record_id, created, row)
-                    else:
-                        failed += 1
-                        results.failure(record_id, error, row)
+                failed = results.record(chunk, outcomes)
                 results.flush()
                 with self._lock:
                     job.processed += len(chunk)
@@ -702,13 +695,25 @@ class BulkApi:
                 f.createable and f.name != "Id" for f in fields
             ):
                 good = [i for i, row in enumerate(chunk) if len(row) == width]
-                columns = [
-                    [_insert_value(f, chunk[i][c]) for i in good]
-                    for c, f in enumerate(fields)
-                ]
+                rows = chunk if len(good) == len(chunk) else [chunk[i] for i in good]
+                columns = (
+                    [
+                        _csv_column(f, list(column))
+                        for f, column in zip(
+                            fields, zip(*rows, strict=True), strict=True
+                        )
+                    ]
+                    if rows
+                    else [[] for _ in fields]
+                )
                 ids, failures = store.insert_many(
                     sobject, [f.name for f in fields], columns, _type_error
                 )
+                if len(good) == len(chunk):
+                    return [
+                        (record_id or "", error is None, error)
+                        for record_id, error in zip(ids, failures, strict=True)
+                    ]
                 by_row = dict(zip(good, zip(ids, failures, strict=True), strict=True))
                 for i, row in enumerate(chunk):
                     if i not in by_row:
@@ -923,14 +928,11 @@ class _Reader:
             self._text.close()
 
     def chunks(self, size: int) -> Iterator[list[list[str]]]:
-        chunk: list[list[str]] = []
-        for row in self.rows():
-            chunk.append(row)
-            if len(chunk) == size:
+        try:
+            while chunk := list(islice(self._records, size)):
                 yield chunk
-                chunk = []
-        if chunk:
-            yield chunk
+        finally:
+            self._text.close()
 
 
 class _Results:
@@ -966,15 +968,26 @@ class _Results:
         self._writers["failedResults"].writerow(["sf__Id", "sf__Error", *header])
         self._writers["unprocessed"].writerow(header)
 
-    def success(self, record_id: str, created: bool, row: list[str]) -> None:
-        self._writers["successfulResults"].writerow(
+    def record(
+        self,
+        chunk: list[list[str]],
+        outcomes: list[tuple[str, bool, errors.SalesforceError | None]],
+    ) -> int:
+        """Write a batch's rows to the successful or failed results; the count of
+        failed rows."""
+        pairs = list(zip(chunk, outcomes, strict=True))
+        self._writers["successfulResults"].writerows(
             [record_id, "true" if created else "false", *row]
+            for row, (record_id, created, error) in pairs
+            if error is None
         )
-
-    def failure(
-        self, record_id: str, error: errors.SalesforceError, row: list[str]
-    ) -> None:
-        self._writers["failedResults"].writerow([record_id, _row_error(error), *row])
+        failed = [
+            [record_id, _row_error(error), *row]
+            for row, (record_id, _, error) in pairs
+            if error is not None
+        ]
+        self._writers["failedResults"].writerows(failed)
+        return len(failed)
 
     def unprocessed(self, row: list[str]) -> None:
         self._writers["unprocessed"].writerow(row)
@@ -1006,6 +1019,16 @@ def _type_error(f: Field, value: Any) -> errors.SalesforceError:
     return errors.InvalidTypeOnFieldInRecord(
         f"{f.label}: value not of required type: {value}", [f.name]
     )
+
+
+def _csv_column(f: Field, column: list[str]) -> list[Any]:
+    """``_insert_value`` over a column, without a call per value for text."""
+    if f.type == "boolean":
+        return [_insert_value(f, text) for text in column]
+    return [None if text in _NULL_TEXTS else text for text in column]
+
+
+_NULL_TEXTS = frozenset(("", NULL_VALUE))
 
 
 def _insert_value(f: Field, text: str) -> Any:

@@ -16,7 +16,7 @@ import math
 import re
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -404,11 +404,11 @@ class Store:
         type_error: Callable[[Field, Any], errors.SalesforceError] | None,
     ) -> list[Any]:
         """``check_value`` over a column; plain text only has its length checked."""
-        if f.is_text and f.type not in {"email", "reference"}:
+        if f.is_text and f.type != "reference":
             checked = [None if v in (None, "") else v for v in column]
-            if not f.length or max(map(len, filter(None, checked)), default=0) <= (
-                f.length
-            ):
+            present = [v for v in checked if v is not None]
+            fits = not f.length or max(map(len, present), default=0) <= f.length
+            if fits and (f.type != "email" or all(map(EMAIL.match, map(str, present)))):
                 return checked
         checked = []
         for i, value in enumerate(column):
@@ -513,29 +513,31 @@ class Store:
     ) -> None:
         """Write the checked rows ``rows``, a column at a time."""
         now = format_datetime(self.clock.now())
-        columns: dict[str, Any] = {
-            name: [column[i] for i in rows] for name, column in values.items()
-        }
         size = len(rows)
+        every = size == len(ids)
+        columns: dict[str, Any] = {
+            name: column if every else [column[i] for i in rows]
+            for name, column in values.items()
+        }
         for name, default in CREATE_DEFAULTS.get(sobject.name, {}).items():
             columns.setdefault(name, [default] * size)
-        columns["Id"] = [ids[i] for i in rows]
-        for name, value in (
-            ("IsDeleted", False),
-            ("CreatedById", self.user_id),
-            ("LastModifiedById", self.user_id),
-            ("CreatedDate", now),
-            ("LastModifiedDate", now),
-            ("SystemModstamp", now),
-        ):
-            columns[name] = [value] * size
+        columns["Id"] = ids if every else [ids[i] for i in rows]
+        # The same value on every row: written as an SQL literal, not a parameter.
+        constants: dict[str, Any] = {
+            "IsDeleted": 0,
+            "CreatedById": self.user_id,
+            "LastModifiedById": self.user_id,
+            "CreatedDate": now,
+            "LastModifiedDate": now,
+            "SystemModstamp": now,
+        }
         if "OwnerId" in sobject.field_names and "OwnerId" not in columns:
-            columns["OwnerId"] = [self.user_id] * size
+            constants["OwnerId"] = self.user_id
         if sobject.name in {"Contact", "Lead", "User"}:
             first = columns.get("FirstName", [None] * size)
             last = columns.get("LastName", [None] * size)
             columns["Name"] = [
-                " ".join(p for p in (a, b) if p) or None
+                f"{a} {b}" if a and b else (a or b or None)
                 for a, b in zip(first, last, strict=True)
             ]
         elif sobject.name == "Opportunity" and "StageName" in columns:
@@ -548,7 +550,10 @@ class Store:
             columns[name] = [None if v is None else int(bool(v)) for v in columns[name]]
         names = list(columns)
         self._insert_rows(
-            sobject, names, list(zip(*(columns[n] for n in names), strict=True))
+            sobject,
+            names,
+            zip(*(columns[n] for n in names), strict=True),
+            constants,
         )
         if self._recordings:
             for record_id in columns["Id"]:
@@ -592,12 +597,22 @@ class Store:
         return row
 
     def _insert_rows(
-        self, sobject: SObjectType, names: list[str], rows: list[list[Any]]
+        self,
+        sobject: SObjectType,
+        names: list[str],
+        rows: Iterable[Sequence[Any]],
+        constants: dict[str, Any] | None = None,
     ) -> None:
+        """INSERT ``rows``; ``constants`` (values the sandbox made, never a
+        request's) go into the statement as literals, the same for every row."""
+        constants = constants or {}
+        columns = ", ".join(map(quote, [*names, *constants]))
+        values = ", ".join(
+            ["?"] * len(names) + [_literal(v) for v in constants.values()]
+        )
         with self.lock, _sqlite_failure("create", sobject):
             self.conn.executemany(
-                f"INSERT INTO {quote(sobject.name)} ({', '.join(map(quote, names))}) "
-                f"VALUES ({', '.join('?' * len(names))})",
+                f"INSERT INTO {quote(sobject.name)} ({columns}) VALUES ({values})",
                 rows,
             )
 
@@ -877,6 +892,13 @@ def _sqlite_failure(action: str, sobject: SObjectType) -> Iterator[None]:
 
 # SQLite's NOCASE folds ASCII letters only; keys compared in Python fold the same way.
 _NOCASE = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def _literal(value: Any) -> str:
+    """A constant as an SQL literal (numbers as they are, text quoted)."""
+    if isinstance(value, bool | int):
+        return str(int(value))
+    return "'" + str(value).replace("'", "''") + "'"
 
 
 def _blank_rows(column: list[Any]) -> list[int]:
