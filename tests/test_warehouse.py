@@ -394,3 +394,32 @@ def test_the_nightly_run_syncs_pushes_back_and_re_drives(box: Sandbox) -> None:
     assert (second.failed, second.redriven, second.still_failed) == (2, 2, 0)
     assert second.reconciliation.matches
     assert job.table().shape[0] == 2
+
+
+def test_converted_leads_load_by_id_and_an_unknown_table_is_refused(
+    box: Sandbox,
+) -> None:
+    warehouse = box.warehouse
+    lead = {
+        "Id": "00Q000000000001AAA",
+        "Name": "Ada Byron",
+        "Company": "Analytical Engines",
+        "Email": "ada@example.com",
+        "LeadSource": "Web",
+        "Status": "Closed - Converted",
+        "SystemModstamp": "2026-01-12T09:00:00.000Z",
+        "IsDeleted": "false",
+    }
+    assert "IsConverted = true" in warehouse.extract_soql("converted_leads")
+    first = warehouse.load_rows("converted_leads", [lead])
+    again = warehouse.load_rows("converted_leads", [lead])
+    assert (first.inserted, again.inserted, again.unchanged) == (1, 0, 1)
+    assert warehouse.count("converted_leads") == 1
+    assert warehouse.watermark("converted_leads") == datetime(
+        2026, 1, 12, 9, 0, tzinfo=UTC
+    )
+    assert warehouse.watermark("orders") is None  # each table has its own
+    with pytest.raises(ValueError, match="No such warehouse table"):
+        warehouse.load_rows("accounts", [lead])
+    with pytest.raises(ValueError, match="No such warehouse table"):
+        warehouse.extract_soql("accounts")

@@ -291,7 +291,7 @@ class Warehouse:
         watermark's second (``>=``): rows of that second come again, and the load,
         which replaces a row only with a newer one, leaves them as they are.
         """
-        soql = SOURCES[source]
+        soql = SOURCES[_table(source)]
         mark = self.watermark(source)
         if mark is None:
             return soql
@@ -398,6 +398,7 @@ class Warehouse:
         the watermark to the newest ``SystemModstamp`` seen. Run it twice with the same
         rows and the second run changes nothing.
         """
+        _table(source)
         before = self.watermark(source)
         now = self.clock.now()
         self.db.execute("BEGIN TRANSACTION")
