@@ -7,7 +7,9 @@ python -m bench --quick         # the sandbox's own figures only
 from __future__ import annotations
 
 import argparse
+import json
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -102,6 +104,139 @@ def leads_one_by_one_vs_collections(leads: int) -> tuple[float, float]:
     return single, batched
 
 
+def bulk_child(rows: int) -> dict[str, float]:
+    """Bulk API 2.0 against a bare read of the same file, in this process.
+
+    ``rows`` Contacts are written to a CSV; the API figure runs from creating the
+    ingest job to seeing JobComplete by polling, as a client does (upload streamed
+    over HTTPS, close, poll every 0.1 s). The bare reads are pandas.read_csv and a
+    DuckDB table made from read_csv. Then a query job exports every Contact,
+    paged 100,000 at a time, from creating the job to the last page.
+    """
+    import csv
+    import resource
+    import tempfile
+
+    import duckdb
+    import pandas
+
+    from sfsandbox import Sandbox
+
+    folder = Path(tempfile.mkdtemp(prefix="bench-bulk-"))
+    path = folder / "contacts.csv"
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(["FirstName", "LastName", "Email", "Phone", "Title"])
+        writer.writerows(
+            [
+                f"First{i}",
+                f"Last {i}",
+                f"person.{i}@example.org",
+                f"+1 415 555 {i % 10_000:04d}",
+                "Buyer",
+            ]  # fmt: skip
+            for i in range(rows)
+        )
+    figures: dict[str, float] = {"megabytes": path.stat().st_size / 1e6}
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+    jobs = "/services/data/v62.0/jobs"
+    with Sandbox.start(seed=0) as sandbox:
+        org = sandbox.org
+        http = org.http
+        headers = {"Authorization": f"Bearer {org.access_token()}"}
+
+        def until_complete(url: str) -> dict:
+            while True:
+                info = http.get(url, headers=headers).json()
+                if info["state"] in {"JobComplete", "Failed", "Aborted"}:
+                    return info
+                time.sleep(0.1)
+
+        began = time.perf_counter()
+        job = http.post(
+            f"{jobs}/ingest",
+            json={"object": "Contact", "operation": "insert"},
+            headers=headers,
+        ).json()
+        with path.open("rb") as data:
+            answer = http.put(
+                f"{jobs}/ingest/{job['id']}/batches",
+                content=data,
+                headers={**headers, "Content-Type": "text/csv"},
+                timeout=600,
+            )
+        assert answer.status_code == 201, answer.text
+        figures["upload"] = time.perf_counter() - began
+        http.patch(
+            f"{jobs}/ingest/{job['id']}",
+            json={"state": "UploadComplete"},
+            headers=headers,
+        )
+        info = until_complete(f"{jobs}/ingest/{job['id']}")
+        figures["ingest"] = time.perf_counter() - began
+        assert info["numberRecordsProcessed"] == rows, info
+        assert info["numberRecordsFailed"] == 0, info
+        figures["rss"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        figures["rss_before"] = base
+
+        began = time.perf_counter()
+        query = http.post(
+            f"{jobs}/query",
+            json={
+                "operation": "query",
+                "query": "SELECT Id, FirstName, LastName, Email, Phone, Title "
+                "FROM Contact",
+            },
+            headers=headers,
+        ).json()
+        until_complete(f"{jobs}/query/{query['id']}")
+        exported, locator = 0, ""
+        while locator != "null":
+            params = {
+                "maxRecords": 100_000,
+                **({"locator": locator} if locator else {}),
+            }
+            with http.stream(
+                "GET",
+                f"{jobs}/query/{query['id']}/results",
+                params=params,
+                headers=headers,
+                timeout=600,
+            ) as page:
+                for _ in page.iter_bytes():
+                    pass
+                exported += int(page.headers["Sforce-NumberOfRecords"])
+                locator = page.headers["Sforce-Locator"]
+        figures["export"] = time.perf_counter() - began
+        figures["exported"] = exported
+
+    began = time.perf_counter()
+    frame = pandas.read_csv(path)
+    figures["pandas"] = time.perf_counter() - began
+    assert len(frame) == rows
+    del frame
+    began = time.perf_counter()
+    with duckdb.connect() as con:
+        con.execute(f"CREATE TABLE contacts AS SELECT * FROM read_csv('{path}')")
+        assert con.execute("SELECT count(*) FROM contacts").fetchone()[0] == rows
+    figures["duckdb"] = time.perf_counter() - began
+    shutil.rmtree(folder, ignore_errors=True)
+    return figures
+
+
+def bulk_vs_bare_read(rows: int) -> dict[str, float]:
+    """``bulk_child`` in a fresh process, so its memory figure is its own."""
+    out = subprocess.run(
+        [sys.executable, "-m", "bench", "--bulk-child", str(rows)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
 def wall_time(command: list[str]) -> float:
     began = time.perf_counter()
     subprocess.run(command, cwd=ROOT, check=True, capture_output=True)
@@ -125,7 +260,12 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="skip make test and book")
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--leads", type=int, default=10_000)
+    parser.add_argument("--bulk-rows", type=int, default=1_000_000)
+    parser.add_argument("--bulk-child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.bulk_child:
+        print(json.dumps(bulk_child(args.bulk_child)))
+        return 0
 
     print(
         f"Python {platform.python_version()} on {platform.machine()}, {platform.node()}"
@@ -138,6 +278,21 @@ def main() -> int:
     show(f"{args.leads:,} Leads: one request each", single)
     show(f"{args.leads:,} Leads: collections of 200", batched,
          f"ratio {single / batched:.1f}x")  # fmt: skip
+    bulk = bulk_vs_bare_read(args.bulk_rows)
+    rows = args.bulk_rows
+    show(f"{rows:,} Contacts ({bulk['megabytes']:.0f} MB CSV): pandas.read_csv",
+         bulk["pandas"])  # fmt: skip
+    show("  the same file: DuckDB read_csv into a table", bulk["duckdb"])
+    ratio = bulk["ingest"] / bulk["pandas"]
+    versus_duckdb = bulk["ingest"] / bulk["duckdb"]
+    show("  the same file: Bulk API 2.0 ingest job", bulk["ingest"],
+         f"{rows / bulk['ingest']:,.0f} rows/s; ratio {ratio:.1f}x pandas, "
+         f"{versus_duckdb:.1f}x DuckDB (goal < 5x)")  # fmt: skip
+    show("    of which the upload (streamed, HTTPS)", bulk["upload"])
+    print(f"{'    peak memory of the ingest process':<48} {bulk['rss']:8.0f} MB  "
+          f"({bulk['rss_before']:.0f} MB before the sandbox started)")  # fmt: skip
+    show(f"Bulk query job export of {bulk['exported']:,.0f} records", bulk["export"],
+         f"{bulk['exported'] / bulk['export']:,.0f} rows/s")  # fmt: skip
     if not args.quick:
         show("make test (wall)", wall_time(["make", "test"]))
         show("make book, nothing changed (wall)", wall_time(["make", "book"]))
