@@ -399,6 +399,9 @@ def test_quoted_values_with_line_breaks_are_data(
         lineEnding="CRLF",
     )
     assert job["state"] == "JobComplete" and job["numberRecordsFailed"] == 0
+    text = api.get(f"{JOBS}/ingest/{job['id']}/successfulResults").text
+    # Each result row echoes the record as it was uploaded, quotes included.
+    assert '|true|"Pipe ""Quoted"""|"line one\nline two\r\nthree"\r\n' in text
     rows = results(api, job["id"], "successfulResults", delimiter="|")
     assert rows[1][2:] == ['Pipe "Quoted"', "line one\nline two\r\nthree"]
     contact = sandbox.org.schema.get("Contact")

@@ -560,20 +560,19 @@ class BulkApi:
                     # 2.0's wording is UNVERIFIED.
                     failure = "ExceededQuota : ApiBatchItems Limit exceeded."
             if failure is not None:
-                for row in reader.rows():
-                    results.unprocessed(row)
+                for _, texts in reader.chunks(CHUNK_SIZE):
+                    results.unprocessed(texts)
                 results.close()
                 self._finish(job, "Failed", failure)
                 return
 
             fields = [f for f in map(sobject.field, header) if f is not None]
-            for chunk in reader.chunks(CHUNK_SIZE):
+            for chunk, texts in reader.chunks(CHUNK_SIZE):
                 if job.abort.is_set():
-                    for row in chunk:
-                        results.unprocessed(row)
+                    results.unprocessed(texts)
                     continue
                 outcomes = self._save_chunk(sobject, job, fields, chunk)
-                failed = results.record(chunk, outcomes)
+                failed = results.record(texts, outcomes)
                 results.flush()
                 with self._lock:
                     job.processed += len(chunk)
@@ -897,46 +896,80 @@ def _check_encoding_and_endings(
     return None, newlines
 
 
+class _Capture:
+    """The physical lines a CSV reader takes, kept until the record is taken."""
+
+    def __init__(self, text: IO[str]) -> None:
+        self._lines = iter(text)
+        self.lines: list[str] = []
+
+    def __iter__(self) -> _Capture:
+        return self
+
+    def __next__(self) -> str:
+        line = next(self._lines)
+        self.lines.append(line)
+        return line
+
+
 class _Reader:
-    """The uploaded CSV, read a record at a time (a UTF-8 BOM stays in the header:
-    the platform reads it as part of the first field name)."""
+    """The uploaded CSV, read a record at a time with the record's own text, which
+    the results echo as it came (a UTF-8 BOM stays in the header: the platform
+    reads it as part of the first field name)."""
 
     def __init__(self, data: Path, job: BulkIngestJob, raw: bool) -> None:
         self.data = data
         self.job = job
         self.raw = raw
         self._text = data.open(encoding="utf-8", errors="replace", newline="")
-        self._records = self._open(self._text)
+        self._source = _Capture(self._text)
+        self._records = self._open(self._source)
         self.header = next(self._records, [])
+        self._source.lines.clear()
 
-    def _open(self, text: IO[str]) -> Iterator[list[str]]:
+    def _open(self, lines: Iterator[str] | IO[str]) -> Iterator[list[str]]:
         if self.raw:  # unreadable data: every physical line is one unprocessed row
-            return ([line.rstrip("\r\n")] for line in text)
-        # A blank line is no record.
-        return filter(None, csv.reader(text, delimiter=self.job.delimiter))
+            return ([line.rstrip("\r\n")] for line in lines)
+        return csv.reader(lines, delimiter=self.job.delimiter)
 
     def count_rows(self) -> int:
         with self.data.open(encoding="utf-8", newline="") as text:
             records = self._open(text)
             next(records, None)
-            return sum(1 for _ in records)
+            return sum(1 for row in records if row)
 
-    def rows(self) -> Iterator[list[str]]:
+    def chunks(self, size: int) -> Iterator[tuple[list[list[str]], list[str]]]:
+        """Records ``size`` at a time, with their text (a blank line is none)."""
+        lines, join = self._source.lines, "".join
+        terminator = self.job.terminator
         try:
-            yield from self._records
-        finally:
-            self._text.close()
-
-    def chunks(self, size: int) -> Iterator[list[list[str]]]:
-        try:
-            while chunk := list(islice(self._records, size)):
-                yield chunk
+            while True:
+                rows: list[list[str]] = []
+                texts: list[str] = []
+                taken = 0
+                for row in islice(self._records, size):
+                    taken += 1
+                    text = join(lines)
+                    lines.clear()
+                    if row:
+                        rows.append(row)
+                        texts.append(text)
+                if texts and not texts[-1].endswith(("\n", "\r")):
+                    texts[-1] += terminator  # the last record had no line ending
+                if rows:
+                    yield rows, texts
+                if taken < size:
+                    return
         finally:
             self._text.close()
 
 
 class _Results:
-    """The successful, failed and unprocessed results of an ingest job, as files."""
+    """The successful, failed and unprocessed results of an ingest job, as files.
+
+    Each result row is its prefix columns followed by the record's text as it was
+    uploaded, so values come back exactly as they were sent.
+    """
 
     KINDS = ("successfulResults", "failedResults", "unprocessed")
 
@@ -946,12 +979,11 @@ class _Results:
             kind: job.path(kind).open("w", encoding="utf-8", newline="")
             for kind in self.KINDS
         }
-        self._writers = {
-            kind: csv.writer(
-                handle, delimiter=job.delimiter, lineterminator=job.terminator
-            )
-            for kind, handle in self._files.items()
-        }
+        self._prefix = io.StringIO()
+        # A real terminator, so that values holding line breaks are quoted.
+        self._prefix_writer = csv.writer(
+            self._prefix, delimiter=job.delimiter, lineterminator="\r\n"
+        )
 
     def __enter__(self) -> _Results:
         return self
@@ -963,34 +995,50 @@ class _Results:
         for handle in self._files.values():
             handle.close()
 
+    def _line(self, values: list[str]) -> str:
+        self._prefix.seek(0)
+        self._prefix.truncate()
+        self._prefix_writer.writerow(values)
+        return self._prefix.getvalue()[:-2]
+
     def start(self, header: list[str]) -> None:
-        self._writers["successfulResults"].writerow(["sf__Id", "sf__Created", *header])
-        self._writers["failedResults"].writerow(["sf__Id", "sf__Error", *header])
-        self._writers["unprocessed"].writerow(header)
+        end = self.job.terminator
+        self._files["successfulResults"].write(
+            self._line(["sf__Id", "sf__Created", *header]) + end
+        )
+        self._files["failedResults"].write(
+            self._line(["sf__Id", "sf__Error", *header]) + end
+        )
+        self._files["unprocessed"].write(self._line(header) + end)
 
     def record(
         self,
-        chunk: list[list[str]],
+        texts: list[str],
         outcomes: list[tuple[str, bool, errors.SalesforceError | None]],
     ) -> int:
         """Write a batch's rows to the successful or failed results; the count of
         failed rows."""
-        pairs = list(zip(chunk, outcomes, strict=True))
-        self._writers["successfulResults"].writerows(
-            [record_id, "true" if created else "false", *row]
-            for row, (record_id, created, error) in pairs
-            if error is None
+        d = self.job.delimiter
+        pairs = list(zip(texts, outcomes, strict=True))
+        self._files["successfulResults"].write(
+            "".join(
+                [
+                    f"{record_id}{d}{'true' if created else 'false'}{d}{text}"
+                    for text, (record_id, created, error) in pairs
+                    if error is None
+                ]
+            )
         )
         failed = [
-            [record_id, _row_error(error), *row]
-            for row, (record_id, _, error) in pairs
+            self._line([record_id, _row_error(error)]) + d + text
+            for text, (record_id, _, error) in pairs
             if error is not None
         ]
-        self._writers["failedResults"].writerows(failed)
+        self._files["failedResults"].write("".join(failed))
         return len(failed)
 
-    def unprocessed(self, row: list[str]) -> None:
-        self._writers["unprocessed"].writerow(row)
+    def unprocessed(self, texts: list[str]) -> None:
+        self._files["unprocessed"].write("".join(texts))
 
     def flush(self) -> None:
         for handle in self._files.values():
