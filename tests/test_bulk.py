@@ -409,6 +409,24 @@ def test_quoted_values_with_line_breaks_are_data(
     assert stored["MailingStreet"] == "line one\nline two\r\nthree"
 
 
+def test_a_value_spanning_lines_across_a_batch_boundary(
+    sandbox: Sandbox, api: httpx.Client
+) -> None:
+    lines = [f"Edge {i},street {i}\n" for i in range(10_010)]
+    lines[9_999] = 'Edge 9999,"first line\nsecond line"\n'
+    lines[5] = "\n"  # a blank line is no record
+    data = "LastName,MailingStreet\n" + "".join(lines)
+    job = run(sandbox, api, data.rstrip("\n"), object="Contact")
+    assert job["state"] == "JobComplete"
+    assert job["numberRecordsProcessed"] == 10_009
+    found = accounted(api, job["id"], 10_009)["successfulResults"]
+    streets = {row[2]: row[3] for row in found}
+    assert streets["Edge 9999"] == "first line\nsecond line"
+    assert streets["Edge 10000"] == "street 10000"
+    assert streets["Edge 10009"] == "street 10009"
+    assert "Edge 5" not in streets
+
+
 def test_close_before_any_upload_fails_the_job(
     sandbox: Sandbox, api: httpx.Client
 ) -> None:

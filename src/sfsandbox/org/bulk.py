@@ -901,15 +901,20 @@ class _Capture:
 
     def __init__(self, text: IO[str]) -> None:
         self._lines = iter(text)
+        self._pushed: list[str] = []
         self.lines: list[str] = []
 
     def __iter__(self) -> _Capture:
         return self
 
     def __next__(self) -> str:
-        line = next(self._lines)
+        line = self._pushed.pop() if self._pushed else next(self._lines)
         self.lines.append(line)
         return line
+
+    def push(self, block: list[str]) -> None:
+        """Lines read ahead of the reader, to be taken before the file's next."""
+        self._pushed = block[::-1] + self._pushed
 
 
 class _Reader:
@@ -939,29 +944,60 @@ class _Reader:
             return sum(1 for row in records if row)
 
     def chunks(self, size: int) -> Iterator[tuple[list[list[str]], list[str]]]:
-        """Records ``size`` at a time, with their text (a blank line is none)."""
-        lines, join = self._source.lines, "".join
+        """Records ``size`` at a time, with their text (a blank line is none).
+
+        A block of lines without a double quote is one record per line, parsed in
+        one go; a block with quotes (a value may span lines) is read record by
+        record, its text captured line by line.
+        """
         terminator = self.job.terminator
         try:
             while True:
-                rows: list[list[str]] = []
-                texts: list[str] = []
-                taken = 0
-                for row in islice(self._records, size):
-                    taken += 1
-                    text = join(lines)
-                    lines.clear()
-                    if row:
-                        rows.append(row)
-                        texts.append(text)
+                if self.raw:
+                    rows, texts, done = self._captured(size)
+                else:
+                    block = list(islice(self._text, size))
+                    if block and '"' not in "".join(block):
+                        rows = list(csv.reader(block, delimiter=self.job.delimiter))
+                        texts = block
+                        if not all(rows):  # blank lines are no records
+                            kept = [i for i, row in enumerate(rows) if row]
+                            rows = [rows[i] for i in kept]
+                            texts = [block[i] for i in kept]
+                        done = len(block) < size
+                    else:
+                        rows, texts, done = self._captured(size, block)
                 if texts and not texts[-1].endswith(("\n", "\r")):
                     texts[-1] += terminator  # the last record had no line ending
                 if rows:
                     yield rows, texts
-                if taken < size:
+                if done:
                     return
         finally:
             self._text.close()
+
+    def _captured(
+        self, size: int, block: list[str] | None = None
+    ) -> tuple[list[list[str]], list[str], bool]:
+        """Up to ``size`` records, or the records that use the lines of ``block``
+        (and the lines after it that its last record needs)."""
+        lines, join = self._source.lines, "".join
+        if block is not None:
+            self._source.push(block)
+            size = len(block)
+        rows: list[list[str]] = []
+        texts: list[str] = []
+        taken = 0
+        for row in self._records:
+            taken += len(lines) if block is not None else 1
+            text = join(lines)
+            lines.clear()
+            if row:
+                rows.append(row)
+                texts.append(text)
+            if taken >= size:
+                return rows, texts, False
+        return rows, texts, True
 
 
 class _Results:
