@@ -405,8 +405,10 @@ class Store:
     ) -> list[Any]:
         """``check_value`` over a column; plain text only has its length checked."""
         if f.is_text and f.type != "reference":
-            checked = [None if v in (None, "") else v for v in column]
-            present = [v for v in checked if v is not None]
+            checked = (
+                [None if v == "" else v for v in column] if "" in column else column
+            )
+            present = list(filter(None, checked)) if None in checked else checked
             fits = not f.length or max(map(len, present), default=0) <= f.length
             if fits and (f.type != "email" or all(map(EMAIL.match, map(str, present)))):
                 return checked
