@@ -7,10 +7,10 @@ import asyncio
 import json
 import ssl
 import threading
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import aiocometd_ng
 import httpx
@@ -21,6 +21,7 @@ from sfsandbox import Sandbox
 from sfsandbox.runtime.cometd_client import OAuthHeader, ReplayExtension
 
 CHANNEL = "/event/Order_Closed__e"
+T = TypeVar("T")
 INVALID_REPLAY = (
     "400::The replayId {{{0}}} you provided was invalid.  Please provide a valid ID, "
     "-2 to replay all events, or -1 to replay only new events."
@@ -76,6 +77,25 @@ async def receive(
     return messages
 
 
+def run_apart(coroutine: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run`` in a thread of its own: Playwright's sync API (the browser
+    tests' session fixture) keeps an event loop running in the main thread."""
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["result"] = asyncio.run(coroutine)
+        except BaseException as error:  # handed back to the test
+            outcome["error"] = error
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["result"]
+
+
 def replay_ids(messages: list[dict[str, Any]]) -> list[int]:
     return [m["data"]["event"]["replayId"] for m in messages]
 
@@ -88,7 +108,7 @@ def test_replay_all_retained_events_in_order(
 ) -> None:
     sandbox.clock.advance(hours=80)  # start from an empty retention window
     published = publish(sandbox, 5)
-    messages = asyncio.run(receive(sandbox, context, -2, 5))
+    messages = run_apart(receive(sandbox, context, -2, 5))
     assert replay_ids(messages) == published
     first = messages[0]
     assert first["channel"] == CHANNEL
@@ -102,7 +122,7 @@ def test_replay_all_retained_events_in_order(
 
 def test_replay_new_events_only(sandbox: Sandbox, context: ssl.SSLContext) -> None:
     old = publish(sandbox, 2)
-    messages = asyncio.run(receive(sandbox, context, -1, 3, publish_after_subscribe=3))
+    messages = run_apart(receive(sandbox, context, -1, 3, publish_after_subscribe=3))
     ids = replay_ids(messages)
     assert len(ids) == 3 and min(ids) > max(old)
     assert ids == sorted(ids)
@@ -118,13 +138,13 @@ def test_replay_after_an_outage_loses_nothing(
 ) -> None:
     sandbox.clock.advance(hours=80)
     before = publish(sandbox, 3)
-    seen = asyncio.run(receive(sandbox, context, -2, 3))
+    seen = run_apart(receive(sandbox, context, -2, 3))
     last = replay_ids(seen)[-1]
     assert last == before[-1]
 
     during = publish(sandbox, 6, "outage")  # the subscriber is down
     sandbox.clock.advance(hours=71)
-    resumed = asyncio.run(receive(sandbox, context, last, 6))
+    resumed = run_apart(receive(sandbox, context, last, 6))
     assert replay_ids(resumed) == during  # all of them, once each, in order
 
 
@@ -134,7 +154,7 @@ def test_replay_id_past_retention_is_refused(
     [old] = publish(sandbox, 1)
     sandbox.clock.advance(hours=72)
     with pytest.raises(ServerError) as failure:
-        asyncio.run(receive(sandbox, context, old, 0))
+        run_apart(receive(sandbox, context, old, 0))
     assert failure.value.response["error"] == INVALID_REPLAY.format(old)
 
 
@@ -145,7 +165,7 @@ def test_replay_id_that_never_existed_is_refused(
     gaps = sorted(set(range(ids[0], ids[-1])) - set(ids))
     assert gaps, "the bus leaves gaps between replay IDs"
     with pytest.raises(ServerError) as failure:
-        asyncio.run(receive(sandbox, context, gaps[0], 0))
+        run_apart(receive(sandbox, context, gaps[0], 0))
     assert failure.value.response["error"] == INVALID_REPLAY.format(gaps[0])
 
 
@@ -175,7 +195,7 @@ def test_client_recovers_from_unknown_client(
                     break
         return got
 
-    messages = asyncio.run(run())
+    messages = run_apart(run())
     numbers = [m["data"]["payload"]["Order_Number__c"] for m in messages]
     assert numbers == ["before-0", "before-1", "after-0", "after-1", "after-2"]
 
