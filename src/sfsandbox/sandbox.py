@@ -13,6 +13,7 @@ from sfsandbox.runtime.clock import SimulatedClock
 from sfsandbox.runtime.server import BackgroundServer, SandboxStartError
 from sfsandbox.runtime.tls import SandboxCA
 from sfsandbox.systems.credit_bureau import CreditBureau
+from sfsandbox.systems.erp import ERP
 from sfsandbox.systems.nightly import NightlySync
 from sfsandbox.systems.outbound_listener import OutboundListener
 from sfsandbox.systems.warehouse import Warehouse
@@ -41,6 +42,11 @@ class Sandbox:
         # which runs only once started: nightly_sync.start().
         self.warehouse = Warehouse(self._folder, self.clock)
         self.nightly_sync = NightlySync(self.warehouse, self.clock)
+        # The ERP's order intake, a CometD subscriber: down until erp.up().
+        self.erp = ERP(self.org, self.clock, self._folder)
+        self.outbound_listener.add_route(
+            "/erp/orders", self.erp.order_request, methods=["POST"]
+        )
         self._servers: list[BackgroundServer] = []
         self.running = False
 
@@ -77,6 +83,7 @@ class Sandbox:
         self.credit_bureau.serve(self._ca.cert_file, self._ca.key_file, self.ca_file)
         self.outbound_listener.serve(self._ca.cert_file, self._ca.key_file)
         self.warehouse.bind(self.org)
+        self.erp.bind(self._ca.client_context(), self.outbound_listener.base_url)
         self.running = True
 
     @property
@@ -86,6 +93,7 @@ class Sandbox:
 
     def stop(self) -> None:
         """Stop every server, free the ports and remove the keys."""
+        self.erp.down()
         for server in self._servers:
             server.stop()
         self._servers.clear()
@@ -95,6 +103,7 @@ class Sandbox:
         self.outbound_listener.close()
         self.nightly_sync.stop()
         self.warehouse.close()
+        self.erp.close()
         shutil.rmtree(self._folder, ignore_errors=True)
         self.running = False
 

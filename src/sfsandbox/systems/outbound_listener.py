@@ -151,7 +151,17 @@ class OutboundListener:
         """Listen over HTTPS on a free port (called by the sandbox)."""
         self._tls = (cert_file, key_file)
         self._listen_as_needed()
-        self.url = f"https://127.0.0.1:{self._port}/erp/outbound"
+        self.url = f"{self.base_url}/erp/outbound"
+
+    @property
+    def base_url(self) -> str:
+        """The ERP server's origin, ``https://127.0.0.1:<port>``."""
+        return f"https://127.0.0.1:{self._port}"
+
+    def add_route(self, path: str, endpoint: Any, methods: list[str]) -> None:
+        """Serve another of the ERP's endpoints on the same server (before the
+        listener's own catch-all route), e.g. its order API."""
+        self.app.router.routes.insert(0, Route(path, endpoint, methods=methods))
 
     def close(self) -> None:
         self._tls = None
