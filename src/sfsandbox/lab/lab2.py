@@ -335,6 +335,9 @@ def check_republish_missing(
     lacking = wanted - {o["opportunity_id"] for o in before}
 
     check.run("republish_missing(since)", republish_missing, since)
+    erp.wait_until_caught_up()  # received; booked once its processing time passed
+    if erp.processing_time:
+        sandbox.clock.advance(erp.processing_time)
     erp.wait_until_caught_up()
     after = erp.orders
     new = [o["opportunity_id"] for o in after[len(before) :]]
