@@ -237,6 +237,100 @@ def bulk_vs_bare_read(rows: int) -> dict[str, float]:
     return json.loads(out.strip().splitlines()[-1])
 
 
+def events_over_cometd(burst: int, paced: int, rate: float) -> dict[str, float]:
+    """Platform Events through the bus and out over CometD, on loopback.
+
+    A real CometD client (aiocometd_ng, in a thread with its own event loop)
+    subscribes with -1. Then: ``burst`` events published as fast as the org takes
+    them (in process, as ``EventBus.publish`` does), timed until the last one is
+    received; ``burst`` more published through the REST API, one request each; and
+    ``paced`` events at ``rate`` per second, each timed from its publish to its
+    receipt (a backlog would measure the queue, not the bus).
+    """
+    import asyncio
+    import ssl
+    import threading
+
+    import aiocometd_ng
+
+    from sfsandbox import Sandbox
+    from sfsandbox.runtime.cometd_client import OAuthHeader, ReplayExtension
+
+    event, channel = "Order_Closed__e", "/event/Order_Closed__e"
+    total = 2 * burst + paced
+    received: dict[int, float] = {}
+    subscribed = threading.Event()
+
+    with Sandbox.start(seed=0) as sandbox:
+        org, bus = sandbox.org, sandbox.org.events
+        bus.hourly_publish_limit = bus.daily_delivery_limit = 2 * total
+        org.limits.daily_api_requests = 2 * total  # not the limit being timed
+        context = ssl.create_default_context(cafile=sandbox.ca_file)
+
+        async def listen() -> None:
+            async with aiocometd_ng.Client(
+                org.cometd_url,
+                ssl=context,
+                auth=OAuthHeader(org.access_token),
+                extensions=[ReplayExtension({channel: -1})],
+            ) as client:
+                await client.subscribe(channel)
+                subscribed.set()
+                while len(received) < total:
+                    message = await client.receive()
+                    received[message["data"]["event"]["replayId"]] = time.perf_counter()
+
+        def run() -> None:
+            loop = asyncio.new_event_loop()
+            # The client reports its cancelled long poll at close: not a figure.
+            loop.set_exception_handler(lambda _loop, _context: None)
+            loop.run_until_complete(listen())
+            loop.close()
+
+        listener = threading.Thread(target=run, daemon=True)
+        listener.start()
+        if not subscribed.wait(30):
+            raise RuntimeError("the CometD client did not subscribe")
+
+        def wait_for(count: int) -> None:
+            deadline = time.monotonic() + 300
+            while len(received) < count and time.monotonic() < deadline:
+                time.sleep(0.001)
+
+        began = time.perf_counter()
+        for i in range(burst):
+            bus.publish(event, {"Order_Number__c": f"B-{i}", "Amount__c": 100.0})
+        published = time.perf_counter() - began
+        wait_for(burst)
+        delivered = max(received.values()) - began
+
+        headers = {"Authorization": f"Bearer {org.access_token()}"}
+        url = f"{org.data_url}/sobjects/{event}/"
+        began = time.perf_counter()
+        for i in range(burst):
+            org.http.post(url, json={"Order_Number__c": f"R-{i}"}, headers=headers)
+        rest = time.perf_counter() - began
+        wait_for(2 * burst)
+
+        sent: dict[int, float] = {}
+        for i in range(paced):
+            at = time.perf_counter()
+            sent[bus.publish(event, {"Order_Number__c": f"P-{i}"}).replay_id] = at
+            time.sleep(max(0.0, at + 1 / rate - time.perf_counter()))
+        wait_for(total)
+        listener.join(30)
+    latencies = sorted(received[r] - at for r, at in sent.items() if r in received)
+    percentiles = statistics.quantiles(latencies, n=100)
+    return {
+        "published_per_s": burst / published,
+        "delivered_per_s": burst / delivered,
+        "rest_per_s": burst / rest,
+        "p50": percentiles[49],
+        "p99": percentiles[98],
+        "lost": total - len(received),
+    }
+
+
 def wall_time(command: list[str]) -> float:
     began = time.perf_counter()
     subprocess.run(command, cwd=ROOT, check=True, capture_output=True)
@@ -261,6 +355,7 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--leads", type=int, default=10_000)
     parser.add_argument("--bulk-rows", type=int, default=1_000_000)
+    parser.add_argument("--events", type=int, default=5_000)
     parser.add_argument("--bulk-child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.bulk_child:
@@ -278,6 +373,21 @@ def main() -> int:
     show(f"{args.leads:,} Leads: one request each", single)
     show(f"{args.leads:,} Leads: collections of 200", batched,
          f"ratio {single / batched:.1f}x")  # fmt: skip
+    events = events_over_cometd(args.events, args.events // 5, rate=200)
+    print(
+        f"{'Platform Events, in process, to CometD':<48} "
+        f"{events['published_per_s']:8,.0f} published/s, "
+        f"{events['delivered_per_s']:,.0f} delivered/s ({args.events:,} events)"
+    )
+    print(
+        f"{'  published through REST, one request each':<48} "
+        f"{events['rest_per_s']:8,.0f} published/s"
+    )
+    print(
+        f"{'  publish to CometD delivery, 200 events/s':<48} "
+        f"p50 {events['p50'] * 1000:6.1f} ms, p99 {events['p99'] * 1000:.1f} ms  "
+        f"({events['lost']:.0f} of {2 * args.events + args.events // 5:,} lost)"
+    )
     bulk = bulk_vs_bare_read(args.bulk_rows)
     rows = args.bulk_rows
     show(f"{rows:,} Contacts ({bulk['megabytes']:.0f} MB CSV): pandas.read_csv",
