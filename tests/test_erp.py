@@ -23,6 +23,7 @@ from sfsandbox.apex import (
 )
 
 EVENT = "Order_Closed__e"
+OPP_A, OPP_F, OPP_G = "006000000000AAA", "006000000000FFF", "006000000000GGG"
 
 
 @pytest.fixture
@@ -221,8 +222,8 @@ def test_up_without_a_running_sandbox_says_so() -> None:
 def test_the_order_api_books_once_per_idempotency_key(sandbox: Sandbox) -> None:
     context = ssl.create_default_context(cafile=sandbox.ca_file)
     with httpx.Client(verify=context, trust_env=False) as http:
-        body = {"opportunityId": "006A", "amount": 1200.0, "closeDate": "2026-01-12"}
-        key = {"Idempotency-Key": "006A"}
+        body = {"opportunityId": OPP_A, "amount": 1200.0, "closeDate": "2026-01-12"}
+        key = {"Idempotency-Key": OPP_A}
         first = http.post(f"{sandbox.erp.url}/orders", json=body, headers=key)
         again = http.post(f"{sandbox.erp.url}/orders", json=body, headers=key)
         other = http.post(f"{sandbox.erp.url}/orders", json={**body, "amount": 1.0})
@@ -230,7 +231,7 @@ def test_the_order_api_books_once_per_idempotency_key(sandbox: Sandbox) -> None:
     assert (first.status_code, again.status_code, other.status_code) == (201, 200, 201)
     assert first.json() == again.json()
     assert first.json()["source"] == "callout"
-    assert bad.status_code == 400 and "opportunityId" in bad.json()["error"]
+    assert bad.status_code == 400 and "not JSON" in bad.json()["error"]
     assert [o["amount"] for o in sandbox.erp.orders] == [1200.0, 1.0]
     assert sandbox.erp.duplicates == 1
 
@@ -250,14 +251,14 @@ def test_a_future_callout_reaches_the_order_api(sandbox: Sandbox) -> None:
         Http().send(request)
 
     with org.apex.transaction():
-        send_order("006F")
+        send_order(OPP_F)
     [job] = org.apex.jobs.run_pending()
     assert org.apex.jobs.get(job.Id)["Status"] == "Completed"
-    assert booked(sandbox) == ["006F"]
+    assert booked(sandbox) == [OPP_F]
 
     sandbox.outbound_listener.down()
     with org.apex.transaction():
-        send_order("006G")
+        send_order(OPP_G)
     [job] = org.apex.jobs.run_pending()
     failed = org.apex.jobs.get(job.Id)
     assert failed["Status"] == "Failed"
@@ -309,3 +310,95 @@ def test_the_clock_advances_while_the_erp_is_busy(sandbox: Sandbox) -> None:
     finally:
         release.set()
         worker.join()
+
+
+BAD_ORDERS = [
+    ("not JSON", b"{not json", {}, 400, "not JSON"),
+    ("a JSON list", b"[]", {}, 400, "JSON object"),
+    ("no opportunityId", b'{"amount": 1}', {}, 400, "opportunityId"),
+    ("an empty opportunityId", b'{"opportunityId": ""}', {}, 400, "opportunityId"),
+    ("a number for an Id", b'{"opportunityId": 6}', {}, 400, "opportunityId"),
+    ("an object for an amount", b'{"opportunityId": "%s", "amount": {"a": 1}}', {},
+     400, "amount"),
+    ("text for an amount", b'{"opportunityId": "%s", "amount": "lots"}', {}, 400,
+     "amount"),
+    ("NaN for an amount", b'{"opportunityId": "%s", "amount": NaN}', {}, 400,
+     "amount"),
+    ("an amount of 10**30", b'{"opportunityId": "%s", "amount": 1e30}', {}, 400,
+     "amount"),
+    ("true for an amount", b'{"opportunityId": "%s", "amount": true}', {}, 400,
+     "amount"),
+    ("a list for an accountId", b'{"opportunityId": "%s", "accountId": [1]}', {}, 400,
+     "accountId"),
+    ("a date that is no date", b'{"opportunityId": "%s", "closeDate": "2026-13-40"}',
+     {}, 400, "closeDate"),
+    ("an object for a date", b'{"opportunityId": "%s", "closeDate": {}}', {}, 400,
+     "closeDate"),
+    ("an empty Idempotency-Key", b'{"opportunityId": "%s"}',
+     {"Idempotency-Key": ""}, 400, "Idempotency-Key"),
+    ("a body over 64 KB", b'{"opportunityId": "%s", "x": "' + b"y" * 70_000 + b'"}',
+     {}, 413, "bytes"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("body", "headers", "status", "names"),
+    [case[1:] for case in BAD_ORDERS],
+    ids=[case[0] for case in BAD_ORDERS],
+)
+def test_the_order_api_refuses_bad_input(
+    sandbox: Sandbox, body: bytes, headers: dict, status: int, names: str
+) -> None:
+    if b"%s" in body:
+        body = body.replace(b"%s", OPP_A.encode())
+    context = ssl.create_default_context(cafile=sandbox.ca_file)
+    with httpx.Client(verify=context, trust_env=False) as http:
+        answer = http.post(
+            f"{sandbox.erp.url}/orders",
+            content=body,
+            headers={"Content-Type": "application/json", **headers},
+        )
+    assert answer.status_code == status
+    assert names in answer.json()["error"]
+    assert sandbox.erp.orders == []
+
+
+def test_only_an_invalid_replay_id_makes_the_erp_start_over(sandbox: Sandbox) -> None:
+    erp = sandbox.erp
+    erp.up()
+    publish(sandbox, "A")
+    assert erp.wait_until_caught_up()
+    erp.down()
+    publish(sandbox, "B")
+    sandbox.org.events.daily_delivery_limit = 0  # the next delivery is refused
+    erp.up()
+    erp.wait_until_caught_up(timeout=3)
+    assert not any("subscribing again with -2" in line for line in erp.log)
+    assert booked(sandbox) == ["A"]
+
+
+def test_the_publish_behaviour_takes_only_the_platforms_values(
+    sandbox: Sandbox,
+) -> None:
+    order_closed = sandbox.org.events[EVENT]
+    for wrong in ("Publish Immediately", "AfterCommit", None):
+        with pytest.raises(ValueError, match="PublishAfterCommit"):
+            order_closed.publish_behavior = wrong
+    assert order_closed.publish_behavior == "PublishAfterCommit"
+
+
+def test_up_again_from_another_replay_id_says_to_stop_first(sandbox: Sandbox) -> None:
+    sandbox.erp.up()
+    with pytest.raises(RuntimeError, match="down"):
+        sandbox.erp.up(replay_id=-2)
+    sandbox.erp.up()  # already up, nothing asked: nothing to do
+
+
+def test_the_erp_after_its_sandbox_stopped_says_so() -> None:
+    sandbox = Sandbox.start(seed=0)
+    sandbox.stop()
+    assert repr(sandbox.erp) == "<ERP stopped with its sandbox>"
+    with pytest.raises(RuntimeError, match="running sandbox"):
+        sandbox.erp.up()
+    with pytest.raises(RuntimeError, match="stopped"):
+        sandbox.erp.orders  # noqa: B018

@@ -159,6 +159,16 @@ class PlatformEventType:
     publish_behavior: str = PUBLISH_AFTER_COMMIT
     schema_id: str = ""
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        # Checked on every assignment, not only at definition: a lab sets it.
+        if name == "publish_behavior" and value not in PUBLISH_BEHAVIORS:
+            raise ValueError(
+                f"publish_behavior is {PUBLISH_AFTER_COMMIT!r} or "
+                f"{PUBLISH_IMMEDIATELY!r} (in Setup: Publish After Commit, Publish "
+                f"Immediately), not {value!r}."
+            )
+        super().__setattr__(name, value)
+
     @property
     def name(self) -> str:
         return self.sobject.name

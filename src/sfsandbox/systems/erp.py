@@ -38,13 +38,14 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import sqlite3
 import ssl
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -65,6 +66,8 @@ EVENT = "Order_Closed__e"
 CHANNEL = f"/event/{EVENT}"
 REPLAY_NEW = -1
 REPLAY_ALL = -2
+INVALID_REPLAY_PREFIX = "400::The replayId"
+MAX_ORDER_BODY = 64 * 1024  # an order header is a few hundred bytes
 FIRST_ORDER_NUMBER = 100_001
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS orders (
@@ -134,6 +137,7 @@ class ERP:
         self._subscribed = threading.Event()
         self._up_since = clock.now()
         self._failure: str | None = None
+        self._closed = False
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
@@ -159,10 +163,15 @@ class ERP:
         by default it resumes from its checkpoint, or takes every retained event
         the first time it runs.
         """
-        if self.is_up:
-            return
-        if self._ssl is None:
+        if self._closed or self._ssl is None:
             raise RuntimeError("The ERP needs a running sandbox: Sandbox.start().")
+        if self.is_up:
+            if replay_id is not None:
+                raise RuntimeError(
+                    "The ERP is already up; call erp.down() first to start it again "
+                    f"from replay ID {replay_id}."
+                )
+            return
         start = self.checkpoint if replay_id is None else replay_id
         if start is None:
             start = REPLAY_ALL
@@ -201,6 +210,7 @@ class ERP:
         self.down()
         self.clock.remove_listener(self)
         with self._lock:
+            self._closed = True
             self._db.close()
 
     def _run(self, start: int) -> None:
@@ -228,7 +238,11 @@ class ERP:
         try:
             await self._listen(start)
         except ServerError as error:
-            if start in (REPLAY_NEW, REPLAY_ALL):
+            # Only a replay ID the bus no longer holds (or never held) is worth a
+            # second try from -2; any other refusal stops the ERP.
+            if start in (REPLAY_NEW, REPLAY_ALL) or not str(error.error).startswith(
+                INVALID_REPLAY_PREFIX
+            ):
                 raise
             with self._lock:
                 self._note(
@@ -355,17 +369,24 @@ class ERP:
     async def order_request(self, request: Request) -> Response:
         """``POST /erp/orders`` with ``{"opportunityId", "accountId", "amount",
         "closeDate"}``: 201 with the new order, or 200 with the order already booked
-        under the same ``Idempotency-Key`` header; 400 for a body it cannot read."""
+        under the same ``Idempotency-Key`` header; 400 (413 when too large) with
+        ``{"error": ...}`` for a body it cannot take, and nothing booked."""
+        raw = await request.body()
+        if len(raw) > MAX_ORDER_BODY:
+            return _refused(f"the body is over {MAX_ORDER_BODY:,} bytes", 413)
         try:
-            body = json.loads(await request.body())
+            body = json.loads(raw)
         except ValueError:
-            body = None
-        if not isinstance(body, dict) or not isinstance(body.get("opportunityId"), str):
-            return JSONResponse(
-                {"error": "a JSON object with an opportunityId is required"}, 400
-            )
+            return _refused("the body is not JSON")
+        problem = _order_problem(body)
+        if problem is not None:
+            return _refused(problem)
         key = request.headers.get("idempotency-key")
+        if key is not None and not key.strip():
+            return _refused("the Idempotency-Key header is empty")
         with self._lock:
+            if self._closed:
+                return _refused("the ERP has stopped", 503)
             order, created = self._book_request(body, key)
         return JSONResponse(order, 201 if created else 200)
 
@@ -418,9 +439,17 @@ class ERP:
 
     # --- what the ERP holds ------------------------------------------------------
 
+    def _open(self) -> None:
+        if self._closed:
+            raise RuntimeError(
+                "The sandbox has stopped, and the ERP's database with it: start a "
+                "new one with Sandbox.start()."
+            )
+
     @property
     def checkpoint(self) -> int | None:
         """The replay ID of the last event processed (None: it never ran)."""
+        self._open()
         with self._lock:
             row = self._db.execute(
                 "SELECT replay_id FROM checkpoint WHERE channel = ?", (CHANNEL,)
@@ -430,6 +459,7 @@ class ERP:
     @property
     def orders(self) -> list[dict[str, Any]]:
         """Every order booked, in booking order."""
+        self._open()
         with self._lock:
             rows = self._db.execute(
                 f"SELECT {', '.join(ORDER_COLUMNS)} FROM orders ORDER BY order_number"
@@ -461,11 +491,44 @@ class ERP:
         return False
 
     def __repr__(self) -> str:
+        if self._closed:
+            return "<ERP stopped with its sandbox>"
         state = "up" if self.is_up else "down"
         return (
             f"<ERP {state}: {len(self.orders)} orders, checkpoint {self.checkpoint}, "
             f"{self.pending} pending>"
         )
+
+
+def _refused(reason: str, status: int = 400) -> JSONResponse:
+    return JSONResponse({"error": reason}, status)
+
+
+def _order_problem(body: Any) -> str | None:
+    """Why the ERP cannot book ``body`` as an order, or None."""
+    if not isinstance(body, dict):
+        return "the body must be a JSON object"
+    opportunity = body.get("opportunityId")
+    if not isinstance(opportunity, str) or not 15 <= len(opportunity) <= 18:
+        return "opportunityId must be a Salesforce Id (15 or 18 characters)"
+    account = body.get("accountId")
+    if account is not None and (not isinstance(account, str) or len(account) > 18):
+        return "accountId must be a Salesforce Id or null"
+    amount = body.get("amount")
+    if amount is not None and (
+        isinstance(amount, bool)
+        or not isinstance(amount, int | float)
+        or not math.isfinite(amount)
+        or abs(amount) >= 1e16
+    ):
+        return "amount must be a number (at most 16 digits) or null"
+    close_date = body.get("closeDate")
+    if close_date is not None:
+        try:
+            date.fromisoformat(close_date)
+        except (TypeError, ValueError):
+            return "closeDate must be a date, YYYY-MM-DD, or null"
+    return None
 
 
 def _parse_created(value: Any) -> datetime | None:
