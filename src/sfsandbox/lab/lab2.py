@@ -114,11 +114,17 @@ def check_opportunity_closed(
     closed, with its fields, in one ``EventBus.publish`` call per save."""
     check = Check("Exercise 1, publish when an Opportunity closes")
     org, bus = sandbox.org, sandbox.org.events
-    closing, other, bulk = (
+    closing, other, lost, bulk = (
+        fresh_opportunities(sandbox, 1),
         fresh_opportunities(sandbox, 1),
         fresh_opportunities(sandbox, 1),
         fresh_opportunities(sandbox, 40),
     )
+    # Only the learner's trigger may publish here: set aside the org's own
+    # Opportunity triggers (a later cell registers the solution), then restore them.
+    others = [t for t in org.apex.triggers.registered if t.sobject == "Opportunity"]
+    for trigger in others:
+        org.apex.triggers.unregister(trigger.name)
     org.apex.triggers.register(
         "Opportunity", ["after update"], opportunity_closed, name="Lab2Exercise1"
     )
@@ -132,33 +138,46 @@ def check_opportunity_closed(
                     [
                         {"Id": closing[0], "StageName": "Closed Won"},
                         {"Id": other[0], "Description": "Called the buyer"},
+                        {"Id": lost[0], "StageName": "Closed Lost"},
                     ],
                 )
 
-        check.run("saving two Opportunities", save)
+        check.run("saving three Opportunities", save)
         published = bus.after(EVENT, before)
         check.expect(
             len(published) == 1,
-            "one save that closes one Opportunity and edits another publishes one "
-            "event",
+            "one save that closes one Opportunity as won, one as lost, and edits a "
+            "third publishes one event",
             f"that save published {len(published)} events: publish only for "
             "records whose StageName is now 'Closed Won' and was not before "
-            "(compare with trigger.oldMap).",
+            "(compare with trigger.oldMap); a deal Closed Lost is no order."
+            + (
+                " If EventBus.publish refused the events, look at the SaveResults "
+                "it returns: result.isSuccess() and result.getErrors()."
+                if not published
+                else ""
+            ),
         )
         fields = published[0].fields if published else {}
         with org.store.lock:
             row = org.store.conn.execute(
-                'SELECT AccountId, Amount FROM "Opportunity" WHERE Id = ?', closing
+                'SELECT AccountId, Amount, CloseDate FROM "Opportunity" WHERE Id = ?',
+                closing,
             ).fetchone()
+        wanted = {
+            "Opportunity_Id__c": closing[0],
+            "Account_Id__c": row[0],
+            "Amount__c": row[1],
+            "Close_Date__c": row[2],
+            "Order_Number__c": "ORD-" + closing[0][:15],
+        }
+        wrong = {k: fields.get(k) for k, v in wanted.items() if fields.get(k) != v}
         check.expect(
-            fields.get("Opportunity_Id__c") == closing[0]
-            and fields.get("Account_Id__c") == row[0]
-            and fields.get("Amount__c") == row[1]
-            and bool(fields.get("Order_Number__c")),
-            "the event carries the Opportunity's Id, AccountId, Amount and an order "
-            "number",
-            f"the event's fields are {fields}: set Opportunity_Id__c, Account_Id__c, "
-            "Amount__c and Order_Number__c from the record.",
+            not wrong,
+            "the event carries the Opportunity's Id, AccountId, Amount, CloseDate "
+            "and its order number",
+            f"these fields are not as the record says: {wrong}; they should be "
+            f"{ {k: wanted[k] for k in wrong} }.",
         )
 
         before = bus.latest_replay_id(EVENT)
@@ -202,6 +221,10 @@ def check_opportunity_closed(
         )
     finally:
         org.apex.triggers.unregister("Lab2Exercise1")
+        for trigger in others:
+            org.apex.triggers.register(
+                trigger.sobject, trigger.events, trigger.handler, name=trigger.name
+            )
     check.report()
 
 
@@ -304,11 +327,12 @@ def check_resume(resume: Callable[[int], Any], sandbox: Any) -> None:
         for m in messages or []
         if isinstance(m, dict)
     ]
+    shown = f"{got[:6]}" if len(got) <= 6 else f"{got[:6]} and {len(got) - 6} more"
     check.expect(
         got == expected,
         f"it received the {len(expected)} events published after the stored replay "
         "ID, in replay order",
-        f"it received replay IDs {got}, not {expected}: subscribe with the stored "
+        f"it received replay IDs {shown}, not {expected}: subscribe with the stored "
         "replay ID in the replay extension (-1 gives only new events, -2 everything "
         "retained).",
     )
@@ -324,6 +348,12 @@ def check_republish_missing(
     org, erp = sandbox.org, sandbox.erp
     if not erp.is_up:
         erp.up()
+    # One more deal closes now, with the ERP up: it gets its order the usual way,
+    # and a repair that republishes it would book it twice.
+    _close(org, fresh_opportunities(sandbox, 1))
+    erp.wait_until_caught_up()
+    if erp.processing_time:
+        sandbox.clock.advance(erp.processing_time)
     erp.wait_until_caught_up()
     with org.apex.transaction():
         closed = Database.query(
@@ -350,6 +380,14 @@ def check_republish_missing(
         f"have no order in the ERP, e.g. {missing[:2]}: publish an Order_Closed__e "
         "for each one the ERP does not hold.",
     )
+    outside = sorted({i for i in new if i not in wanted})
+    check.expect(
+        not outside,
+        "it republished nothing from before the outage",
+        f"the ERP booked orders for {len(outside)} Opportunities that did not close "
+        f"since {since:%Y-%m-%d %H:%M}, e.g. {outside[:2]}: keep the query's "
+        "LastModifiedDate filter, so the repair touches only the outage.",
+    )
     again = sorted({i for i in new if i not in lacking or new.count(i) > 1})
     check.expect(
         not again,
@@ -361,6 +399,34 @@ def check_republish_missing(
     check.report()
 
 
+class SimulatedCrash(Exception):
+    """The handler's process dies here (Exercise 4's check)."""
+
+
+class _CrashOnSecondInsert(sqlite3.Connection):
+    """A connection that, once armed, fails at the second INSERT it executes: as if
+    the subscriber's process died between a handler's two writes."""
+
+    armed = False
+    _inserts = 0
+
+    def execute(self, sql: str, *args: Any) -> sqlite3.Cursor:  # type: ignore[override]
+        if self.armed and sql.lstrip().upper().startswith("INSERT"):
+            self._inserts += 1
+            if self._inserts == 2:
+                raise SimulatedCrash("the process died between two writes")
+        return super().execute(sql, *args)
+
+
+def _orders(check: Check, db: sqlite3.Connection) -> list[tuple[Any, Any]]:
+    """The (event_uuid, opportunity_id) rows the learner's handler wrote."""
+    try:
+        return db.execute("SELECT event_uuid, opportunity_id FROM orders").fetchall()
+    except sqlite3.Error as error:
+        check.expect(False, "", f"the orders table cannot be read any more: {error}")
+        return []
+
+
 def check_book_order(
     book_order: Callable[[dict[str, Any], sqlite3.Connection], Any], sandbox: Any
 ) -> None:
@@ -370,7 +436,13 @@ def check_book_order(
     retained = bus.retained(EVENT)
     sample = retained[-4:]
     if len(retained) < 5:
-        check.expect(False, "", "the bus holds too few events: run the cells above.")
+        check.expect(
+            False,
+            "",
+            f"the bus holds {len(retained)} events, and the check replays 5: events "
+            "expire after 72 hours of simulated time. Close five Opportunities (or "
+            "run the lab again from the top), then run this check.",
+        )
         check.report()
         return
     # Resume after the event before the sample: replay IDs are stored, never computed.
@@ -381,6 +453,15 @@ def check_book_order(
         f"a CometD subscriber received {len(sample)} events to replay",
         f"the CometD subscriber received {len(messages)} of {len(sample)} events.",
     )
+    if check.failed:
+        check.report()
+        return
+    uuids = [m["data"]["event"]["EventUuid"] for m in messages]
+    expected = {
+        m["data"]["event"]["EventUuid"]: m["data"]["payload"].get("Opportunity_Id__c")
+        for m in messages
+    }
+
     db = sqlite3.connect(":memory:")
     db.executescript(ORDER_TABLES)
 
@@ -389,14 +470,19 @@ def check_book_order(
             book_order(message, db)
 
     check.run("book_order(message, db)", deliver_twice)
-    uuids = [m["data"]["event"]["EventUuid"] for m in messages]
-    rows = db.execute("SELECT event_uuid, opportunity_id FROM orders").fetchall()
+    rows = _orders(check, db)
     booked = [row[0] for row in rows]
     check.expect(
-        len(rows) >= len(uuids) and set(booked) >= set(uuids),
-        "each event booked an order, with its EventUuid",
-        f"after {len(uuids)} events the orders table holds {len(rows)} rows: "
-        "insert one row per new event, with its EventUuid.",
+        len(rows) >= len(uuids),
+        "each event booked an order",
+        f"after {len(uuids)} events the orders table holds {len(rows)} rows: insert "
+        "one row per new event.",
+    )
+    check.expect(
+        set(booked) >= set(uuids),
+        "each order carries its EventUuid",
+        f"the orders' event_uuid column holds {booked[:2]}..., not the events' "
+        f"EventUuid ({uuids[:2]}...): take it from message['data']['event'].",
     )
     check.expect(
         len(rows) == len(uuids),
@@ -405,13 +491,34 @@ def check_book_order(
         "booking, look the EventUuid up in processed_events, and insert it there "
         "in the same transaction as the order.",
     )
-    expected = {
-        m["data"]["event"]["EventUuid"]: m["data"]["payload"].get("Opportunity_Id__c")
-        for m in messages
-    }
     check.expect(
         all(expected.get(uuid) == opp for uuid, opp in rows),
         "each order carries its Opportunity's Id",
         "an order's opportunity_id does not match its event's Opportunity_Id__c.",
     )
+
+    # A crash between the handler's two writes, then the same event again.
+    crashing = sqlite3.connect(":memory:", factory=_CrashOnSecondInsert)
+    crashing.executescript(ORDER_TABLES)
+    first = messages[0]
+
+    def crash_then_redeliver() -> None:
+        crashing.armed = True
+        with contextlib.suppress(SimulatedCrash):
+            book_order(first, crashing)
+        crashing.armed = False
+        book_order(first, crashing)
+
+    if not check.failed:
+        check.run("book_order after a crash", crash_then_redeliver)
+        count = len(_orders(check, crashing))
+        check.expect(
+            count == 1,
+            "a crash between its two writes, then the same event again, books one "
+            "order",
+            f"the handler crashed between its two INSERTs, the event came again, and "
+            f"the orders table holds {count} orders for it: one write was committed "
+            "without the other. Make both writes in one transaction (one "
+            "'with db:' block), so that a crash undoes both.",
+        )
     check.report()
