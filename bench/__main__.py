@@ -333,7 +333,13 @@ def events_over_cometd(burst: int, paced: int, rate: float) -> dict[str, float]:
 
 def wall_time(command: list[str]) -> float:
     began = time.perf_counter()
-    subprocess.run(command, cwd=ROOT, check=True, capture_output=True)
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    if done.returncode != 0:
+        # A figure for a failed run means nothing; show why it failed instead.
+        raise SystemExit(
+            f"{' '.join(command)} failed (exit {done.returncode}):\n"
+            f"{done.stdout[-4000:]}{done.stderr[-2000:]}"
+        )
     return time.perf_counter() - began
 
 
