@@ -283,3 +283,14 @@ def test_run_pending_inside_a_transaction_is_a_python_error(sandbox: Sandbox) ->
         with pytest.raises(RuntimeError, match="outside the Apex transaction"):
             sandbox.org.apex.jobs.run_pending()
     assert [job.Status for job in sandbox.org.apex.jobs.run_pending()] == ["Completed"]
+
+
+class WithoutExecute(Queueable):
+    """A Queueable that forgot its execute method (it would not compile in Apex)."""
+
+
+def test_a_queueable_without_execute_is_refused_when_enqueued(sandbox: Sandbox) -> None:
+    refused = pytest.raises(TypeException, match="must implement the method: void")
+    with sandbox.org.apex.transaction(), refused:
+        System.enqueueJob(WithoutExecute())
+    assert sandbox.org.apex.jobs.pending == 0

@@ -107,7 +107,16 @@ class Queueable:
     """``implements Queueable``: subclass it and define ``execute(self, context)``."""
 
     def execute(self, context: QueueableContext) -> None:
-        raise NotImplementedError("A Queueable defines execute(self, context)")
+        raise TypeException(_missing_execute(type(self).__name__))
+
+
+def _missing_execute(class_name: str) -> str:
+    # On the platform such a class does not compile; the wording follows the Apex
+    # compiler's "must implement the method" error (UNVERIFIED in its details).
+    return (
+        f"Class {class_name} must implement the method: "
+        "void System.Queueable.execute(System.QueueableContext)"
+    )
 
 
 class AllowsCallouts:
@@ -339,6 +348,8 @@ def enqueue_job(job: Queueable) -> str:
     """``System.enqueueJob(job)``: queue a Queueable after the commit; its job Id."""
     if not isinstance(job, Queueable):
         raise TypeException("System.enqueueJob takes an instance of a Queueable class")
+    if type(job).execute is Queueable.execute:
+        raise TypeException(_missing_execute(type(job).__name__))
     transaction = current_transaction("System.enqueueJob")
     transaction.queueable_jobs += 1
     if transaction.queueable_jobs > transaction.queueable_job_limit:
